@@ -1,0 +1,26 @@
+"""eelib: pair-based deep metric learning losses and Embedding Expansion (Ko & Gu, CVPR 2020).
+
+A small, tested reference library behind the course in ``notebooks/``.
+"""
+
+from eelib.expansion import Expansion, expand
+from eelib.losses import (
+    contrastive_loss,
+    lifted_structure_loss,
+    multi_similarity_loss,
+    npair_loss,
+    triplet_loss,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Expansion",
+    "__version__",
+    "contrastive_loss",
+    "expand",
+    "lifted_structure_loss",
+    "multi_similarity_loss",
+    "npair_loss",
+    "triplet_loss",
+]

@@ -1,0 +1,267 @@
+"""Embedding Expansion: synthetic points by internal division (Ko & Gu, CVPR 2020).
+
+Given two embeddings ``x_i`` and ``x_j`` of the same class, EE places ``n`` synthetic
+points on the segment between them, cutting it into ``n + 1`` equal parts (the paper's
+equal internal division, Fig. 1):
+
+    x̄ᵢⱼ_k = x_i + k / (n + 1) · (x_j − x_i),        k = 1, …, n,
+
+and L2-normalises them, x̂ = x̄ / ‖x̄‖₂, so that they lie on the unit hypersphere with
+the originals. Each synthetic point inherits the label of its two parents.
+
+Pairing rule
+------------
+Pairs are formed inside each class, in batch order: the class's 1st and 2nd instance,
+its 3rd and 4th, and so on. On a batch laid out as the official sampler lays it out
+(every class a contiguous block of an even number of instances) this is the official
+code's "swap adjacent" pairing, and the synthetic points are exactly the official
+ones without its duplicates (the official code generates every point twice).
+
+*Odd class sizes* (not possible with the official sampler): the leftover last instance
+is paired with the first instance of its class, so every original has a segment and a
+class of ``m`` instances yields ``ceil(m / 2)`` pairs. A class with a single instance
+cannot be expanded and raises ``ValueError``.
+
+Why distances among synthetic points are cheap (the Gram identity)
+------------------------------------------------------------------
+Every point of the expanded batch, original or synthetic, is ``(1 − w) x_a + w x_b``
+for two originals ``a, b`` (for an original, ``a = b`` and ``w = 0``). Stacking these
+coefficients in a sparse matrix ``A`` (two non-zeros per row), the inner products of the
+whole expanded batch are ``K = A G Aᵀ`` with ``G = X Xᵀ`` the originals' Gram matrix.
+Normalisation only rescales rows and columns by ``1/sqrt(K_rr)``, and squared distances
+are ``K_rr + K_ss − 2 K_rs``. So once ``G`` is known, no D-dimensional work is needed
+for any synthetic point: :func:`expanded_inner_products` costs O(N²) scalar operations
+for ``N`` expanded points, however large the embedding dimension D is.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from eelib._validation import validate_batch, validate_n_synthetic
+
+#: Norms are clamped at this value before dividing, as in ``torch.nn.functional.normalize``.
+NORM_EPS = 1e-12
+
+
+class Expansion(NamedTuple):
+    """An expanded batch: the originals first, then the synthetic points.
+
+    Every row ``r`` satisfies, before normalisation of synthetic rows,
+    ``embeddings[r] = (1 − weight[r]) · x[parent_a[r]] + weight[r] · x[parent_b[r]]``,
+    where ``x`` is the original batch. For original rows ``parent_a = parent_b = r`` and
+    ``weight = 0``.
+
+    Attributes
+    ----------
+    embeddings : Tensor, shape (N, D)
+        ``N = B + n · P`` rows: the ``B`` originals, then ``n`` synthetic points for each
+        of the ``P`` pairs, pair by pair, with ``k = 1..n`` inside a pair.
+    labels : Tensor, shape (N,)
+        Synthetic points carry their parents' label.
+    is_synthetic : Tensor of bool, shape (N,)
+    parent_a, parent_b : Tensor of int64, shape (N,)
+        Row indices into the original batch of the segment's two ends.
+    weight : Tensor, shape (N,)
+        Position on the segment, ``k / (n + 1)``; the weight of ``parent_b``.
+    """
+
+    embeddings: Tensor
+    labels: Tensor
+    is_synthetic: Tensor
+    parent_a: Tensor
+    parent_b: Tensor
+    weight: Tensor
+
+
+class Provenance(NamedTuple):
+    """Where each row of an expanded batch comes from (see :class:`Expansion`)."""
+
+    labels: Tensor
+    is_synthetic: Tensor
+    parent_a: Tensor
+    parent_b: Tensor
+    weight: Tensor
+
+
+def pair_within_classes(labels: Tensor) -> Tensor:
+    """Pair the instances of each class in batch order.
+
+    Parameters
+    ----------
+    labels : Tensor of int, shape (B,)
+
+    Returns
+    -------
+    Tensor of int64, shape (P, 2)
+        Row indices ``(i, j)`` of each pair, sorted by ``i``. Within a class the pairs
+        are (1st, 2nd), (3rd, 4th), ...; an odd leftover is paired with the first
+        instance of its class.
+
+    Raises
+    ------
+    ValueError
+        If a class has a single instance in the batch.
+    """
+    batch = labels.shape[0]
+    order = torch.argsort(labels, stable=True)
+    sorted_labels = labels[order]
+    starts_class = torch.ones(batch, dtype=torch.bool, device=labels.device)
+    starts_class[1:] = sorted_labels[1:] != sorted_labels[:-1]
+    class_index = torch.cumsum(starts_class.long(), 0) - 1
+    class_start = torch.nonzero(starts_class).squeeze(1)[class_index]
+    class_size = torch.bincount(class_index)[class_index]
+    if bool((class_size == 1).any()):
+        lonely = sorted_labels[class_size == 1].tolist()
+        raise ValueError(
+            f"labels: class(es) {lonely} have a single sample in the batch; Embedding "
+            "Expansion (n_synthetic > 0) needs at least two samples of every class"
+        )
+    position = torch.arange(batch, device=labels.device)
+    rank = position - class_start
+    opens_pair = rank % 2 == 0
+    has_next = rank + 1 < class_size
+    partner = torch.where(has_next, position + 1, class_start)
+    first = order[position[opens_pair]]
+    second = order[partner[opens_pair]]
+    pairs = torch.stack([first, second], dim=1)
+    return pairs[torch.argsort(pairs[:, 0])]
+
+
+def synthetic_provenance(labels: Tensor, n_synthetic: int) -> Provenance:
+    """Parents and weights of every row of the expanded batch, without any embeddings.
+
+    Parameters
+    ----------
+    labels : Tensor of int, shape (B,)
+    n_synthetic : int
+        Synthetic points per pair (the paper's n).
+
+    Returns
+    -------
+    Provenance
+        Fields of length ``N = B + n · P`` laid out as in :class:`Expansion`.
+    """
+    batch = labels.shape[0]
+    device = labels.device
+    originals = torch.arange(batch, device=device)
+    if n_synthetic == 0:
+        pairs = torch.empty(0, 2, dtype=torch.long, device=device)
+    else:
+        pairs = pair_within_classes(labels)
+    steps = torch.arange(1, n_synthetic + 1, device=device, dtype=torch.float64) / (n_synthetic + 1)
+    parent_a = torch.cat([originals, pairs[:, 0].repeat_interleave(n_synthetic)])
+    parent_b = torch.cat([originals, pairs[:, 1].repeat_interleave(n_synthetic)])
+    weight = torch.cat([torch.zeros(batch, dtype=torch.float64, device=device), steps.repeat(pairs.shape[0])])
+    is_synthetic = torch.arange(parent_a.shape[0], device=device) >= batch
+    return Provenance(labels[parent_a], is_synthetic, parent_a, parent_b, weight)
+
+
+def expand(
+    embeddings: Tensor, labels: Tensor, n_synthetic: int, *, normalize: bool = True
+) -> Expansion:
+    """Generate EE's synthetic points explicitly (the paper's Fig. 1).
+
+    Parameters
+    ----------
+    embeddings : Tensor, shape (B, D)
+        Original embeddings (normally already L2-normalised by the model).
+    labels : Tensor of int, shape (B,)
+    n_synthetic : int
+        Number ``n`` of synthetic points per pair; 0 returns the batch unchanged.
+    normalize : bool, default True
+        L2-normalise the synthetic points onto the unit hypersphere (the paper's
+        default; the originals are left as they are).
+
+    Returns
+    -------
+    Expansion
+        Originals first, then ``n`` points per pair at weights ``k / (n + 1)``.
+
+    Examples
+    --------
+    >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    >>> out = expand(x, torch.tensor([0, 0]), 1, normalize=False)
+    >>> out.embeddings[2]
+    tensor([0.5000, 0.5000])
+    """
+    validate_batch(embeddings, labels)
+    n_synthetic = validate_n_synthetic(n_synthetic)
+    prov = synthetic_provenance(labels, n_synthetic)
+    weight = prov.weight.to(embeddings.dtype)[:, None]
+    points = (1 - weight) * embeddings[prov.parent_a] + weight * embeddings[prov.parent_b]
+    if normalize and n_synthetic > 0:
+        batch = embeddings.shape[0]
+        synthetic = F.normalize(points[batch:], dim=1, eps=NORM_EPS)
+        points = torch.cat([points[:batch], synthetic])
+    return Expansion(points, prov.labels, prov.is_synthetic, prov.parent_a, prov.parent_b, prov.weight.to(embeddings.dtype))
+
+
+def expanded_inner_products(gram: Tensor, provenance: Provenance, *, normalize: bool = True) -> Tensor:
+    """Inner products of the whole expanded batch from the originals' Gram matrix.
+
+    Computes ``K = A G Aᵀ`` with the two-non-zero rows of ``A`` applied by indexing,
+    then rescales synthetic rows and columns by ``1/‖x̄‖`` when ``normalize``. No
+    D-dimensional work is done: this is why EE's extra distances are cheap
+    (paper-notes §2.3).
+
+    Parameters
+    ----------
+    gram : Tensor, shape (B, B)
+        ``X Xᵀ`` of the original batch.
+    provenance : Provenance
+        From :func:`synthetic_provenance`.
+    normalize : bool, default True
+        Put the synthetic points on the unit sphere: ``K̂ = C K C`` with
+        ``C = diag(1/sqrt(K_rr))`` on synthetic rows and 1 on original rows.
+
+    Returns
+    -------
+    Tensor, shape (N, N)
+        Equal (up to round-off) to ``E Eᵀ`` for ``E = expand(...).embeddings``.
+    """
+    w = provenance.weight.to(gram.dtype)
+    a, b = provenance.parent_a, provenance.parent_b
+    rows = (1 - w)[:, None] * gram[a] + w[:, None] * gram[b]
+    inner = (1 - w)[None, :] * rows[:, a] + w[None, :] * rows[:, b]
+    if not normalize:
+        return inner
+    norms = inner.diagonal().clamp_min(0.0).sqrt().clamp_min(NORM_EPS)
+    one = torch.ones((), dtype=gram.dtype, device=gram.device)
+    scale = torch.where(provenance.is_synthetic, 1.0 / norms, one)
+    return scale[:, None] * inner * scale[None, :]
+
+
+def expanded_sets(provenance: Provenance, n_originals: int) -> Tensor:
+    """Index the expanded set E(i) of every original: i and its segments' synthetic points.
+
+    Parameters
+    ----------
+    provenance : Provenance
+    n_originals : int
+        Number ``B`` of original rows.
+
+    Returns
+    -------
+    Tensor of int64, shape (B, L)
+        Row ``i`` lists the expanded-batch rows in E(i), padded with ``i`` itself
+        (padding is harmless for the min/max reductions of hard negative pair mining).
+        With the official layout every E(i) has ``1 + n`` members.
+    """
+    device = provenance.parent_a.device
+    synthetic_rows = torch.nonzero(provenance.is_synthetic).squeeze(1)
+    owner = torch.cat([provenance.parent_a[synthetic_rows], provenance.parent_b[synthetic_rows]])
+    member = torch.cat([synthetic_rows, synthetic_rows])
+    order = torch.argsort(owner, stable=True)
+    owner, member = owner[order], member[order]
+    counts = torch.bincount(owner, minlength=n_originals)
+    width = 1 + (int(counts.max()) if owner.numel() else 0)
+    table = torch.arange(n_originals, device=device)[:, None].repeat(1, width)
+    offsets = torch.cumsum(counts, 0) - counts
+    slot = 1 + torch.arange(owner.shape[0], device=device) - offsets[owner]
+    table[owner, slot] = member
+    return table

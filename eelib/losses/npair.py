@@ -1,0 +1,101 @@
+"""Multi-class N-pair loss (Sohn, NIPS 2016)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from eelib._validation import validate_batch, validate_non_negative
+from eelib.mining import pair_matrices
+
+
+def npair_anchor_positive(labels: Tensor) -> tuple[Tensor, Tensor]:
+    """Split an N-pair batch into anchors and positives.
+
+    Parameters
+    ----------
+    labels : Tensor of int, shape (2N,)
+        Every class must appear exactly twice.
+
+    Returns
+    -------
+    anchors, positives : Tensor of int64, shape (N,)
+        For each class (in order of first appearance) the batch index of its first
+        instance (the anchor) and of its second (the positive).
+    """
+    classes, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+    if bool((counts != 2).any()):
+        bad = {int(c): int(k) for c, k in zip(classes[counts != 2], counts[counts != 2])}
+        raise ValueError(
+            "labels: the N-pair loss needs a batch made of pairs, every class exactly twice; "
+            f"got class counts {bad}"
+        )
+    position = torch.arange(labels.shape[0], device=labels.device)
+    order = torch.argsort(inverse * labels.shape[0] + position)  # by class, then batch order
+    anchors, positives = order[0::2], order[1::2]
+    by_first_appearance = torch.argsort(anchors)
+    return anchors[by_first_appearance], positives[by_first_appearance]
+
+
+def npair_loss(
+    embeddings: Tensor,
+    labels: Tensor,
+    *,
+    n_synthetic: int = 0,
+    normalize_synthetic: bool = True,
+    l2_reg: float = 0.0,
+) -> Tensor:
+    r"""Multi-class N-pair loss: softmax cross-entropy over anchor–positive inner products.
+
+    For N classes with one pair :math:`(f_i, f_i^+)` each (Sohn 2016, Eq. 6),
+
+    .. math::
+        L = \frac1N \sum_i \log\Big(1 + \sum_{j \ne i} e^{f_i^\top f_j^+ - f_i^\top f_i^+}\Big)
+            + \frac{\lambda}{4}\Big(\overline{\lVert f\rVert^2} + \overline{\lVert f^+\rVert^2}\Big).
+
+    Parameters
+    ----------
+    embeddings : Tensor, shape (2N, D)
+        Not normalised by the loss (Sohn's loss works on raw inner products and uses the
+        L2 penalty instead).
+    labels : Tensor of int, shape (2N,)
+        Every class exactly twice; the first of the two in batch order is the anchor.
+    n_synthetic : int, default 0
+        Embedding Expansion's synthetic points per pair. With EE every off-diagonal logit
+        :math:`f_i^\top f_j^+` becomes the largest inner product between the expanded
+        sets of :math:`f_i` and :math:`f_j^+` (the segment of class i against that of
+        class j), as Symmetrical Synthesis does for N-pair; for EE this form is
+        UNVERIFIED (paper-notes §1.6). The positive logit stays original.
+    normalize_synthetic : bool, default True
+        L2-normalise synthetic points.
+    l2_reg : float, default 0.0
+        :math:`\lambda` of the embedding-norm penalty (TensorFlow's ``npairs_loss`` uses
+        0.002).
+
+    Returns
+    -------
+    Tensor
+        0-dim loss. A batch of a single class has no negative; its loss is the
+        penalty alone (a zero when ``l2_reg = 0``), still connected to the input.
+
+    References
+    ----------
+    K. Sohn. Improved Deep Metric Learning with Multi-class N-pair Loss Objective.
+    NIPS 2016.
+    """
+    l2_reg = validate_non_negative("l2_reg", l2_reg)
+    validate_batch(embeddings, labels)
+    anchors, positives = npair_anchor_positive(labels)
+    pm = pair_matrices(
+        embeddings, labels, n_synthetic=n_synthetic,
+        normalize_synthetic=normalize_synthetic, measure="inner_product",
+    )
+    eye = torch.eye(anchors.shape[0], dtype=torch.bool, device=embeddings.device)
+    logits = torch.where(eye, pm.positive[anchors][:, positives], pm.negative[anchors][:, positives])
+    targets = torch.arange(anchors.shape[0], device=embeddings.device)
+    loss = F.cross_entropy(logits, targets)
+    if l2_reg > 0:
+        squared_norms = pm.positive.diagonal()
+        loss = loss + 0.25 * l2_reg * (squared_norms[anchors].mean() + squared_norms[positives].mean())
+    return loss
