@@ -1,0 +1,40 @@
+"""One look for every figure of the course: a colour-blind-safe palette and axis defaults."""
+
+from __future__ import annotations
+
+import matplotlib as mpl
+
+#: Okabe & Ito (2008) colour-universal-design palette, distinguishable under the common
+#: colour-vision deficiencies. Black is left out so that it can mark highlights.
+OKABE_ITO = (
+    "#E69F00",  # orange
+    "#56B4E9",  # sky blue
+    "#009E73",  # bluish green
+    "#F0E442",  # yellow
+    "#0072B2",  # blue
+    "#D55E00",  # vermillion
+    "#CC79A7",  # reddish purple
+    "#999999",  # grey
+)
+
+#: Sequential colour map for distance heat maps (perceptually uniform, colour-blind safe).
+DISTANCE_CMAP = "viridis"
+
+
+def class_color(label: int) -> str:
+    """Colour of a class label, cycling through :data:`OKABE_ITO`."""
+    return OKABE_ITO[int(label) % len(OKABE_ITO)]
+
+
+def apply_course_style() -> None:
+    """Set matplotlib defaults used by every notebook (palette, grid, font sizes)."""
+    mpl.rcParams.update(
+        {
+            "axes.prop_cycle": mpl.cycler(color=OKABE_ITO),
+            "axes.grid": True,
+            "grid.alpha": 0.3,
+            "figure.dpi": 90,
+            "font.size": 10,
+            "image.cmap": DISTANCE_CMAP,
+        }
+    )
