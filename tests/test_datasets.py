@@ -1,0 +1,295 @@
+"""Tests for eelib.datasets on small fake copies of the three benchmark layouts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.io import savemat
+from torch.utils.data import DataLoader
+
+from eelib.data import PKSampler
+from eelib.datasets import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    EvalTransform,
+    ImageListDataset,
+    TrainTransform,
+    load_benchmark,
+    to_normalized_tensor,
+)
+
+IMAGES_PER_CLASS = 2
+
+
+def write_image(path: Path, value: int, fmt: str = "PNG") -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pixels = np.full((14, 20, 3), value, dtype=np.uint8)
+    pixels[:, :5] = 255 - value  # an asymmetric stripe, so flips are visible
+    Image.fromarray(pixels).save(path, format=fmt)
+
+
+# --- fake data sets --------------------------------------------------------------------
+
+CUB_CLASSES = (1, 2, 100, 101, 150)  # 3 train classes, 2 test classes
+
+
+@pytest.fixture
+def cub_root(tmp_path: Path) -> Path:
+    folder = tmp_path / "CUB_200_2011"
+    images, labels = [], []
+    for class_id in CUB_CLASSES:
+        for i in range(IMAGES_PER_CLASS):
+            image_id = len(images) + 1
+            relative = f"{class_id:03d}.Bird_{class_id}/Bird_{class_id}_{i}.jpg"
+            write_image(folder / "images" / relative, 10 * image_id, fmt="JPEG")
+            images.append(f"{image_id} {relative}")
+            labels.append(f"{image_id} {class_id}")
+    (folder / "images.txt").write_text("\n".join(images) + "\n")
+    (folder / "image_class_labels.txt").write_text("\n".join(labels) + "\n")
+    return tmp_path
+
+
+CARS_CLASSES = (1, 50, 98, 99, 196)  # 3 train classes, 2 test classes
+
+
+def cars_annotations(records: list[tuple[str, int]]) -> np.ndarray:
+    """A 1×N MATLAB struct array with the fields of Stanford's cars_annos.mat."""
+    names = ("relative_im_path", "bbox_x1", "bbox_y1", "bbox_x2", "bbox_y2", "class", "test")
+    annotations = np.zeros((1, len(records)), dtype=[(name, "O") for name in names])
+    for i, (relative, class_id) in enumerate(records):
+        annotations[0, i] = (
+            np.array([relative]),
+            *(np.array([[v]], dtype=np.uint16) for v in (1, 2, 18, 12)),
+            np.array([[class_id]], dtype=np.uint8),
+            np.array([[i % 2]], dtype=np.uint8),
+        )
+    return annotations
+
+
+@pytest.fixture
+def cars_root(tmp_path: Path) -> Path:
+    records = []
+    for class_id in CARS_CLASSES:
+        for _ in range(IMAGES_PER_CLASS):
+            relative = f"car_ims/{len(records) + 1:06d}.jpg"
+            write_image(tmp_path / relative, 7 * len(records), fmt="JPEG")
+            records.append((relative, class_id))
+    savemat(
+        tmp_path / "cars_annos.mat",
+        {"annotations": cars_annotations(records), "class_names": np.array([["A", "B"]], "O")},
+    )
+    return tmp_path
+
+
+SOP_SPLITS = {"train": (1, 2, 3), "test": (11319, 11320)}
+SOP_HEADER = "image_id class_id super_class_id path"
+
+
+@pytest.fixture
+def sop_root(tmp_path: Path) -> Path:
+    image_id = 0
+    for split, classes in SOP_SPLITS.items():
+        lines = [SOP_HEADER]
+        for class_id in classes:
+            for i in range(IMAGES_PER_CLASS):
+                image_id += 1
+                relative = f"bicycle_final/{class_id}_{i}.JPG"
+                write_image(tmp_path / relative, 5 * image_id, fmt="JPEG")
+                lines.append(f"{image_id} {class_id} 1 {relative}")
+        (tmp_path / f"Ebay_{split}.txt").write_text("\n".join(lines) + "\n")
+    return tmp_path
+
+
+# --- splits, labels, tensors -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "fixture", "n_train_classes", "n_test_classes"),
+    [("cub200", "cub_root", 3, 2), ("cars196", "cars_root", 3, 2), ("sop", "sop_root", 3, 2)],
+)
+def test_splits_counts_and_labels(name, fixture, n_train_classes, n_test_classes, request):
+    root = request.getfixturevalue(fixture)
+    train = load_benchmark(name, root, "train", image_size=16)
+    test = load_benchmark(name, root, "test", image_size=16)
+    assert len(train) == n_train_classes * IMAGES_PER_CLASS
+    assert len(test) == n_test_classes * IMAGES_PER_CLASS
+    assert train.labels.tolist() == sorted(train.labels.tolist())
+    assert set(train.labels.tolist()) == set(range(n_train_classes))
+    assert set(test.labels.tolist()) == set(range(n_test_classes))
+    assert set(train.paths).isdisjoint(test.paths)
+    image, label = test[0]
+    assert image.shape == (3, 16, 16) and image.dtype == torch.float32
+    assert label == 0
+    assert isinstance(train.transform, TrainTransform)
+    assert isinstance(test.transform, EvalTransform)
+
+
+def test_cub_split_follows_class_ids(cub_root: Path) -> None:
+    train = load_benchmark("cub200", cub_root, "train")
+    test = load_benchmark("cub200", cub_root, "test")
+    assert {p.parent.name for p in train.paths} == {"001.Bird_1", "002.Bird_2", "100.Bird_100"}
+    assert {p.parent.name for p in test.paths} == {"101.Bird_101", "150.Bird_150"}
+
+
+def test_cub_accepts_the_cub_folder_itself(cub_root: Path) -> None:
+    dataset = load_benchmark("cub200", cub_root / "CUB_200_2011", "train")
+    assert len(dataset) == 3 * IMAGES_PER_CLASS
+
+
+def test_cars_split_follows_class_ids(cars_root: Path) -> None:
+    test = load_benchmark("cars196", cars_root, "test")
+    assert [p.name for p in test.paths] == [f"{i:06d}.jpg" for i in range(7, 11)]
+
+
+def test_dataset_feeds_a_pk_dataloader(sop_root: Path) -> None:
+    dataset = load_benchmark("sop", sop_root, "train", image_size=8)
+    loader = DataLoader(dataset, batch_sampler=PKSampler(dataset.labels, 3, 2, seed=0))
+    images, labels = next(iter(loader))
+    assert images.shape == (6, 3, 8, 8)
+    assert labels.view(3, 2).unique(dim=1).shape == (3, 1)
+
+
+def test_custom_transform_is_used(sop_root: Path) -> None:
+    dataset = load_benchmark("sop", sop_root, "test", transform=EvalTransform(5))
+    assert dataset[0][0].shape == (3, 5, 5)
+
+
+# --- transforms ------------------------------------------------------------------------
+
+
+def test_normalisation_of_a_constant_image() -> None:
+    image = Image.new("RGB", (4, 3), color=(255, 0, 128))
+    tensor = to_normalized_tensor(image)
+    mean, std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+    expected = (torch.tensor([1.0, 0.0, 128 / 255]) - mean) / std
+    assert tensor.shape == (3, 3, 4)
+    assert torch.allclose(tensor, expected[:, None, None].expand(3, 3, 4), atol=1e-6)
+
+
+def test_grayscale_images_become_three_channels() -> None:
+    assert EvalTransform(6)(Image.new("L", (9, 9), color=40)).shape == (3, 6, 6)
+
+
+def test_train_transform_is_random_but_seedable() -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (40, 40, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    transform = TrainTransform(16)
+    torch.manual_seed(0)
+    first = [transform(image) for _ in range(8)]
+    torch.manual_seed(0)
+    second = [transform(image) for _ in range(8)]
+    assert all(torch.equal(a, b) for a, b in zip(first, second))
+    assert all(t.shape == (3, 16, 16) for t in first)
+    assert len({t.sum().item() for t in first}) > 1
+
+
+def test_train_transform_without_crop_is_a_resize_or_its_mirror() -> None:
+    pixels = np.random.default_rng(1).integers(0, 256, (12, 12, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    resized = EvalTransform(12)(image)
+    transform = TrainTransform(12, crop_probability=0.0)
+    torch.manual_seed(3)
+    outputs = [transform(image) for _ in range(10)]
+    assert all(torch.equal(o, resized) or torch.equal(o, resized.flip(-1)) for o in outputs)
+    assert any(torch.equal(o, resized.flip(-1)) for o in outputs)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: TrainTransform(0),
+        lambda: EvalTransform(2.5),
+        lambda: TrainTransform(8, resize_ratio=0.5),
+        lambda: TrainTransform(8, crop_probability=2.0),
+    ],
+)
+def test_transform_arguments_are_checked(make) -> None:
+    with pytest.raises((TypeError, ValueError), match="must be"):
+        make()
+
+
+def test_image_list_dataset_length_mismatch(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="one label per image"):
+        ImageListDataset([tmp_path / "a.png"], [0, 1], EvalTransform(4))
+
+
+# --- errors ----------------------------------------------------------------------------
+
+
+def test_missing_metadata_file_names_the_expected_path(cub_root: Path) -> None:
+    (cub_root / "CUB_200_2011" / "image_class_labels.txt").unlink()
+    expected = str(cub_root / "CUB_200_2011" / "image_class_labels.txt")
+    with pytest.raises(FileNotFoundError, match="image_class_labels.txt") as info:
+        load_benchmark("cub200", cub_root, "train")
+    assert expected in str(info.value)
+
+
+def test_missing_cub_folder(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"CUB_200_2011[/\\]images.txt"):
+        load_benchmark("cub200", tmp_path, "test")
+
+
+def test_missing_root(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="root folder .* does not exist"):
+        load_benchmark("sop", tmp_path / "nowhere", "train")
+
+
+def test_malformed_cub_line_is_located(cub_root: Path) -> None:
+    labels_file = cub_root / "CUB_200_2011" / "image_class_labels.txt"
+    lines = labels_file.read_text().splitlines()
+    lines[1] = "2 two"
+    labels_file.write_text("\n".join(lines))
+    with pytest.raises(ValueError, match=r"line 2: expected '<image_id> <class_id>', got '2 two'"):
+        load_benchmark("cub200", cub_root, "train")
+
+
+def test_malformed_sop_line_and_header(sop_root: Path) -> None:
+    listing = sop_root / "Ebay_test.txt"
+    lines = listing.read_text().splitlines()
+    listing.write_text("\n".join([lines[0], "7 11319 bicycle_final/x.JPG", *lines[2:]]))
+    with pytest.raises(ValueError, match="line 2: expected '<image_id> <class_id> <super_class_id"):
+        load_benchmark("sop", sop_root, "test")
+    listing.write_text("\n".join(["id class path", *lines[1:]]))
+    with pytest.raises(ValueError, match="line 1: expected the header"):
+        load_benchmark("sop", sop_root, "test")
+
+
+def test_cars_without_class_field(tmp_path: Path) -> None:
+    annotations = np.zeros((1, 1), dtype=[("relative_im_path", "O"), ("label", "O")])
+    annotations[0, 0] = (np.array(["car_ims/000001.jpg"]), np.array([[1]]))
+    savemat(tmp_path / "cars_annos.mat", {"annotations": annotations})
+    with pytest.raises(ValueError, match="annotation fields \\['relative_im_path', 'label'\\]"):
+        load_benchmark("cars196", tmp_path, "train")
+
+
+def test_cars_file_that_is_not_matlab(tmp_path: Path) -> None:
+    (tmp_path / "cars_annos.mat").write_text("not a mat file")
+    with pytest.raises(ValueError, match="could not be read; expected a MATLAB file"):
+        load_benchmark("cars196", tmp_path, "train")
+
+
+def test_missing_image_is_reported(cars_root: Path) -> None:
+    (cars_root / "car_ims" / "000008.jpg").unlink()
+    with pytest.raises(FileNotFoundError, match="1 of the 4 images .* missing"):
+        load_benchmark("cars196", cars_root, "test")
+
+
+def test_unknown_name_and_split(sop_root: Path) -> None:
+    with pytest.raises(ValueError, match="name must be one of"):
+        load_benchmark("imagenet", sop_root, "train")
+    with pytest.raises(ValueError, match="split must be one of"):
+        load_benchmark("sop", sop_root, "val")
+
+
+def test_empty_split_is_reported(cub_root: Path) -> None:
+    folder = cub_root / "CUB_200_2011"
+    lines = folder.joinpath("image_class_labels.txt").read_text().splitlines()
+    folder.joinpath("image_class_labels.txt").write_text(
+        "\n".join(line.rsplit(" ", 1)[0] + " 5" for line in lines)
+    )
+    with pytest.raises(ValueError, match="test split of cub200 .* lists no images"):
+        load_benchmark("cub200", cub_root, "test")
