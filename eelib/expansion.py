@@ -230,7 +230,7 @@ def expanded_inner_products(gram: Tensor, provenance: Provenance, *, normalize: 
     inner = (1 - w)[None, :] * rows[:, a] + w[None, :] * rows[:, b]
     if not normalize:
         return inner
-    norms = inner.diagonal().clamp_min(0.0).sqrt().clamp_min(NORM_EPS)
+    norms = inner.diagonal().clamp_min(NORM_EPS**2).sqrt()  # max(‖x̄‖, eps), NaN-free gradient at 0
     one = torch.ones((), dtype=gram.dtype, device=gram.device)
     scale = torch.where(provenance.is_synthetic, 1.0 / norms, one)
     return scale[:, None] * inner * scale[None, :]
