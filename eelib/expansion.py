@@ -226,8 +226,10 @@ def expanded_inner_products(gram: Tensor, provenance: Provenance, *, normalize: 
     """
     w = provenance.weight.to(gram.dtype)
     a, b = provenance.parent_a, provenance.parent_b
-    rows = (1 - w)[:, None] * gram[a] + w[:, None] * gram[b]
-    inner = (1 - w)[None, :] * rows[:, a] + w[None, :] * rows[:, b]
+    # index_select, not gram[a]: its backward is an index_add, much cheaper than the
+    # accumulating index_put of advanced indexing.
+    rows = (1 - w)[:, None] * gram.index_select(0, a) + w[:, None] * gram.index_select(0, b)
+    inner = (1 - w)[None, :] * rows.index_select(1, a) + w[None, :] * rows.index_select(1, b)
     if not normalize:
         return inner
     norms = inner.diagonal().clamp_min(NORM_EPS**2).sqrt()  # max(‖x̄‖, eps), NaN-free gradient at 0

@@ -59,12 +59,16 @@ def label_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def _reduce_over_sets(matrix: Tensor, sets: Tensor, measure: Measure) -> Tensor:
-    """Hardest entry of ``matrix`` over ``sets[i] × sets[k]`` for every (i, k)."""
-    if measure == "squared_distance":
-        rows = matrix[sets].amin(dim=1)
-        return rows[:, sets].amin(dim=2)
-    rows = matrix[sets].amax(dim=1)
-    return rows[:, sets].amax(dim=2)
+    """Hardest entry of ``matrix`` over ``sets[i] × sets[k]`` for every (i, k).
+
+    ``index_select`` rather than ``matrix[sets]``: its backward is an ``index_add``,
+    about twice as fast as the accumulating ``index_put`` of advanced indexing.
+    """
+    n_sets, width = sets.shape
+    flat = sets.reshape(-1)
+    pick = torch.amin if measure == "squared_distance" else torch.amax
+    rows = pick(matrix.index_select(0, flat).view(n_sets, width, -1), dim=1)
+    return pick(rows.index_select(1, flat).view(n_sets, n_sets, width), dim=2)
 
 
 def pair_matrices(

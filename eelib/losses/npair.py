@@ -91,8 +91,11 @@ def npair_loss(
         embeddings, labels, n_synthetic=n_synthetic,
         normalize_synthetic=normalize_synthetic, measure="inner_product",
     )
-    eye = torch.eye(anchors.shape[0], dtype=torch.bool, device=embeddings.device)
-    logits = torch.where(eye, pm.positive[anchors][:, positives], pm.negative[anchors][:, positives])
+    logits = pm.positive.index_select(0, anchors).index_select(1, positives)
+    if pm.negative is not pm.positive:  # EE: mined off-diagonal logits, original diagonal
+        eye = torch.eye(anchors.shape[0], dtype=torch.bool, device=embeddings.device)
+        mined = pm.negative.index_select(0, anchors).index_select(1, positives)
+        logits = torch.where(eye, logits, mined)
     targets = torch.arange(anchors.shape[0], device=embeddings.device)
     loss = F.cross_entropy(logits, targets)
     if l2_reg > 0:

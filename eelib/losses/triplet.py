@@ -86,10 +86,31 @@ def triplet_loss(
         hardest_neg = d_neg.masked_fill(~pm.different_label, float("inf")).amin(1)
         return torch.relu(hardest_pos - hardest_neg + margin)[valid].mean()
 
-    valid = pm.same_label[:, :, None] & pm.different_label[:, None, :]
-    gap = d_neg[:, None, :] - d_pos[:, :, None]  # d(a,n) - d(a,p), indexed [a, p, n]
+    positives, has_positive = _positives_per_anchor(pm.same_label)
+    valid = has_positive[:, :, None] & pm.different_label[:, None, :]
+    gap = d_neg[:, None, :] - d_pos.gather(1, positives)[:, :, None]  # d(a,n) - d(a,p), [a, p-slot, n]
     if mining == "semihard":
         valid = valid & (gap > 0) & (gap <= margin)
-    if not bool(valid.any()):
+    count = int(valid.sum())
+    if count == 0:
         return zero_loss(embeddings)
-    return torch.relu(margin - gap[valid]).mean()
+    return torch.where(valid, torch.relu(margin - gap), 0.0).sum() / count
+
+
+def _positives_per_anchor(same_label: Tensor) -> tuple[Tensor, Tensor]:
+    """The positives of every anchor as a padded (B, K) table, K the largest positive count.
+
+    Triplets are then enumerated over (anchor, positive slot, negative), a B × K × B
+    tensor instead of B × B × B: for P classes of m instances K = m − 1, so this is
+    B / (m − 1) times less work (42 times for 32 × 4).
+
+    Returns
+    -------
+    positives : Tensor of int64, shape (B, K)
+        Column indices of each anchor's positives, padded with other indices.
+    has_positive : Tensor of bool, shape (B, K)
+        Which entries of ``positives`` are real positives.
+    """
+    width = max(int(same_label.sum(1).max()), 1)
+    positives = same_label.to(torch.uint8).argsort(dim=1, descending=True, stable=True)[:, :width]
+    return positives, same_label.gather(1, positives)

@@ -1,0 +1,215 @@
+"""Properties every loss must have, on constructed and on random (hypothesis) batches.
+
+* permutation invariance of the base losses (n_synthetic = 0);
+* zero loss when every margin is met (tight, well-separated clusters);
+* EE never makes a loss easier (CONTRIBUTING.md: x_i ∈ E(i), so mined negatives are
+  never farther than the original ones);
+* hundreds of random batches, including degenerate ones (zeros, duplicates, antipodal
+  pairs, norms up to ~1e3): finite values and finite gradients only.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import Tensor
+
+from eelib.losses import (
+    contrastive_loss,
+    lifted_structure_loss,
+    multi_similarity_loss,
+    npair_loss,
+    triplet_loss,
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """Small tensors: one intra-op thread avoids thread contention on the shared CPUs."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# Every loss except N-pair, which needs batches made of pairs (handled separately).
+PAIR_LOSSES = {
+    "contrastive": (contrastive_loss, {"margin": 1.0}),
+    "triplet-all": (triplet_loss, {"margin": 0.3, "mining": "all"}),
+    "triplet-all-squared": (triplet_loss, {"margin": 0.3, "mining": "all", "squared": True}),
+    "triplet-semihard": (triplet_loss, {"margin": 0.3, "mining": "semihard"}),
+    "triplet-hardest": (triplet_loss, {"margin": 0.3, "mining": "hardest"}),
+    "lifted": (lifted_structure_loss, {"margin": 1.0}),
+    "ms": (multi_similarity_loss, {"alpha": 2.0, "beta": 50.0, "base": 0.5, "epsilon": 0.1}),
+}
+NPAIR = (npair_loss, {"l2_reg": 0.002})
+
+
+def random_batch(sizes: list[int], dim: int, seed: int) -> tuple[Tensor, Tensor]:
+    """Shuffled float64 embeddings, norms 0.5..1.5, ``sizes[c]`` instances of class c."""
+    gen = torch.Generator().manual_seed(seed)
+    labels = torch.cat([torch.full((size,), c) for c, size in enumerate(sizes)])
+    labels = labels[torch.randperm(labels.shape[0], generator=gen)]
+    x = F.normalize(torch.randn(labels.shape[0], dim, generator=gen, dtype=torch.float64), dim=1)
+    return x * (0.5 + torch.rand(labels.shape[0], 1, generator=gen, dtype=torch.float64)), labels
+
+
+def pair_batch(classes: int, dim: int, seed: int) -> tuple[Tensor, Tensor]:
+    """An N-pair batch: every class exactly twice, classes interleaved."""
+    x, _ = random_batch([2] * classes, dim, seed)
+    labels = torch.arange(classes).repeat(2)
+    return x, labels
+
+
+# ------------------------------------------------------------ permutation invariance
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("case", PAIR_LOSSES)
+def test_base_losses_are_permutation_invariant(case, seed):
+    loss, kw = PAIR_LOSSES[case]
+    x, y = random_batch([3, 4, 2, 5], 8, seed)
+    perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(100 + seed))
+    value = loss(x, y, **kw)
+    assert value > 0
+    torch.testing.assert_close(loss(x[perm], y[perm], **kw), value, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_npair_is_invariant_to_permutations_that_keep_anchor_before_positive(seed):
+    """Sohn's loss is asymmetric in (anchor, positive): the first of a class is the anchor.
+
+    Any permutation that keeps each class's first instance first leaves it unchanged;
+    here the pairs are reordered and anchors and positives are interleaved differently.
+    """
+    loss, kw = NPAIR
+    x, y = pair_batch(6, 8, seed)
+    gen = torch.Generator().manual_seed(100 + seed)
+    class_order = torch.randperm(6, generator=gen)
+    anchors, positives = class_order, class_order[torch.randperm(6, generator=gen)] + 6
+    perm = torch.cat([anchors, positives])
+    torch.testing.assert_close(loss(x[perm], y[perm], **kw), loss(x, y, **kw), rtol=1e-12, atol=1e-12)
+
+
+# ----------------------------------------------------------- zero when margins are met
+
+
+def separated_clusters(noise: float, sizes: list[int]) -> tuple[Tensor, Tensor]:
+    """Classes at orthogonal centres 10 e_c, instances within ``noise`` of their centre."""
+    gen = torch.Generator().manual_seed(0)
+    labels = torch.cat([torch.full((size,), c) for c, size in enumerate(sizes)])
+    centres = 10.0 * torch.eye(len(sizes), dtype=torch.float64)[labels]
+    return centres + noise * torch.randn(centres.shape, generator=gen, dtype=torch.float64), labels
+
+
+@pytest.mark.parametrize("n_synthetic", [0, 2])
+@pytest.mark.parametrize("case", PAIR_LOSSES)
+def test_zero_loss_when_every_margin_is_met(case, n_synthetic):
+    """Contrastive also pulls positives to distance 0, so its clusters are single points."""
+    loss, kw = PAIR_LOSSES[case]
+    x, y = separated_clusters(0.0 if case == "contrastive" else 1e-3, [3, 4, 2])
+    x.requires_grad_(True)
+    value = loss(x, y, n_synthetic=n_synthetic, normalize_synthetic=False, **kw)
+    value.backward()
+    assert value == 0
+    assert float(x.grad.abs().max()) < 1e-12  # zero up to the Gram route's round-off
+    # guard: the same batch with the classes merged into overlapping clusters is not free
+    assert loss(x.detach() * 1e-3, y, **kw) > 0
+
+
+@pytest.mark.parametrize("n_synthetic", [0, 2])
+def test_npair_vanishes_on_separated_clusters(n_synthetic):
+    """N-pair has no margin: its softmax loss only tends to 0 as the classes separate."""
+    x, y = separated_clusters(1e-3, [2, 2, 2, 2])
+    assert npair_loss(x, y, n_synthetic=n_synthetic, normalize_synthetic=False) < 1e-12
+    assert npair_loss(x * 0.1, y) > 1e-12
+
+
+# ------------------------------------------------------------- EE never makes it easier
+
+MONOTONE = {name: PAIR_LOSSES[name] for name in PAIR_LOSSES if name != "triplet-semihard"}
+MONOTONE["npair"] = NPAIR
+# Semi-hard triplet is left out on purpose: EE changes *which* triplets are semi-hard
+# (some leave the band through its lower edge), so its mean can go either way.
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_synthetic=st.integers(1, 4),
+    normalize=st.booleans(),
+    case=st.sampled_from(sorted(MONOTONE)),
+)
+def test_ee_never_makes_a_loss_easier(seed, n_synthetic, normalize, case):
+    loss, kw = MONOTONE[case]
+    if case == "npair":
+        x, y = pair_batch(5, 4, seed)
+    else:
+        x, y = random_batch([3, 2, 4], 4, seed)
+    base = loss(x, y, **kw)
+    expanded = loss(x, y, n_synthetic=n_synthetic, normalize_synthetic=normalize, **kw)
+    assert expanded >= base - 1e-12 * abs(float(base))
+
+
+# ------------------------------------------------- hypothesis: finite values and grads
+
+KINDS = ["gaussian", "zeros", "duplicates", "antipodal", "integers", "tiny"]
+
+
+@st.composite
+def batches(draw, *, pairs_only: bool) -> tuple[Tensor, Tensor, int, bool]:
+    """A random float32 batch, its labels, n_synthetic and normalize_synthetic."""
+    n_synthetic = draw(st.integers(0, 4))
+    if pairs_only:
+        sizes = [2] * draw(st.integers(1, 8))
+    else:
+        smallest = 2 if n_synthetic else 1
+        sizes = draw(st.lists(st.integers(smallest, 5), min_size=1, max_size=6))
+    dim = draw(st.sampled_from([1, 2, 3, 8, 32]))
+    scale = 10.0 ** draw(st.floats(-3, 3))
+    kind = draw(st.sampled_from(KINDS))
+    gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
+    labels = torch.cat([torch.full((size,), c) for c, size in enumerate(sizes)])
+    if not pairs_only and draw(st.booleans()):
+        labels = labels[torch.randperm(labels.shape[0], generator=gen)]
+    batch = labels.shape[0]
+    x = torch.randn(batch, dim, generator=gen)
+    if kind == "zeros":
+        x = torch.zeros(batch, dim)
+    elif kind == "duplicates":
+        x = x[:1].repeat(batch, 1)
+    elif kind == "antipodal":
+        x[1::2] = -x[: batch // 2 * 2 : 2]
+    elif kind == "integers":
+        x = x.round()
+    elif kind == "tiny":
+        x = x * 1e-6
+    return (scale * x).float(), labels, n_synthetic, draw(st.booleans())
+
+
+def assert_finite(loss, kw, batch) -> None:
+    x, y, n_synthetic, normalize = batch
+    x = x.clone().requires_grad_(True)
+    value = loss(x, y, n_synthetic=n_synthetic, normalize_synthetic=normalize, **kw)
+    value.backward()
+    assert value.dim() == 0
+    assert bool(torch.isfinite(value)), f"loss is {value}"
+    assert bool(torch.isfinite(x.grad).all()), "gradient is not finite"
+
+
+@pytest.mark.parametrize("case", PAIR_LOSSES)
+@settings(max_examples=120, deadline=None)
+@given(batch=batches(pairs_only=False))
+def test_random_batches_give_finite_values_and_gradients(case, batch):
+    loss, kw = PAIR_LOSSES[case]
+    assert_finite(loss, kw, batch)
+
+
+@settings(max_examples=150, deadline=None)
+@given(batch=batches(pairs_only=True))
+def test_random_npair_batches_give_finite_values_and_gradients(batch):
+    loss, kw = NPAIR
+    assert_finite(loss, kw, batch)
