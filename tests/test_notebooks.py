@@ -1,0 +1,76 @@
+"""Notebook hygiene and headless execution within each notebook's time and memory budget."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = ROOT / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+DEFAULT_BUDGET_S = 60.0
+MEMORY_BUDGET_MB = 1536.0
+NAME_PATTERN = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
+
+
+def test_the_course_has_notebooks() -> None:
+    assert NOTEBOOKS, f"no notebooks found in {NOTEBOOK_DIR}"
+    assert NOTEBOOKS[0].name.startswith("00_"), "the course starts with notebook 00"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_is_stored_clean(path: Path) -> None:
+    assert NAME_PATTERN.match(path.name), f"{path.name} does not follow NN_topic.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code":
+            assert not cell.outputs, f"cell {index} has outputs: run ./course strip"
+            assert cell.execution_count is None, f"cell {index} has an execution count: run ./course strip"
+    first = nb.cells[0]
+    assert first.cell_type == "markdown", "the first cell must be the markdown header"
+    for heading in ("Learning goals", "Prerequisites", "Estimated time"):
+        assert heading in first.source, f"the first cell lacks '{heading}'"
+
+
+def _peak_rss_mb(pid: int) -> float:
+    """High-water mark of the resident set of a process (Linux VmHWM), in MB."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else float("nan")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_within_budget(path: Path, tmp_path: Path, notebook_results: list, monkeypatch) -> None:
+    nb = nbformat.read(path, as_version=4)
+    budget_s = float(nb.metadata.get("eelib", {}).get("time_budget_s", DEFAULT_BUDGET_S))
+    # Run a copy next to copies of the sibling files the notebooks read (results/, data).
+    workdir = tmp_path / "notebooks"
+    shutil.copytree(NOTEBOOK_DIR, workdir)
+    monkeypatch.setenv("EELIB_CI", "1")
+    monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
+    client = NotebookClient(
+        nb, timeout=int(3 * budget_s), kernel_name="python3",
+        resources={"metadata": {"path": str(workdir)}},
+    )
+    row = {"notebook": path.name, "seconds": float("nan"), "budget_s": budget_s,
+           "peak_mb": float("nan"), "status": "error"}
+    notebook_results.append(row)
+    with client.setup_kernel():
+        pid = client.km.provisioner.process.pid
+        start = time.perf_counter()
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        row["seconds"] = time.perf_counter() - start
+        row["peak_mb"] = _peak_rss_mb(pid)
+    ok_time = row["seconds"] <= budget_s
+    ok_memory = row["peak_mb"] <= MEMORY_BUDGET_MB
+    row["status"] = "ok" if ok_time and ok_memory else "over budget"
+    assert ok_time, f"{path.name} took {row['seconds']:.1f} s, budget {budget_s:.0f} s"
+    assert ok_memory, f"{path.name} peaked at {row['peak_mb']:.0f} MB, budget {MEMORY_BUDGET_MB:.0f} MB"
