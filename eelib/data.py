@@ -409,6 +409,66 @@ class PKSampler(Sampler[list[int]]):
             yield torch.cat([self._draw(self._class_indices[c]) for c in classes]).tolist()
 
 
+# --- latent classes hidden in nuisance --------------------------------------------------
+
+
+def make_latent_classes(
+    n_classes: int = 40,
+    per_class: int = 40,
+    *,
+    signal_dim: int = 8,
+    nuisance_dim: int = 56,
+    within_class_std: float = 0.35,
+    nuisance_std: float = 1.0,
+    seed: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """Classes that differ only in a few hidden directions, drowned in nuisance.
+
+    Each class has a prototype in a ``signal_dim``-dimensional signal space (standard
+    normal); a sample is its prototype plus Gaussian noise (``within_class_std``),
+    concatenated with ``nuisance_dim`` dimensions of class-independent noise
+    (``nuisance_std``), and the whole vector is rotated by one fixed random orthogonal
+    matrix, so no single feature is either signal or nuisance. Raw Euclidean distances are
+    dominated by the nuisance (nearest-neighbour R@1 on the unseen half is about 0.27 with
+    the defaults), but *which directions to ignore* is the same for every class: an
+    embedding learned on half of the classes transfers to the other half (R@1 about 0.8
+    after a few seconds of training), which is exactly what metric learning promises.
+
+    Parameters
+    ----------
+    n_classes, per_class : int
+        Number of classes and samples per class.
+    signal_dim, nuisance_dim : int
+        Dimensions that carry the class and dimensions of pure noise; the feature
+        dimension is their sum (64 by default, like the digits).
+    within_class_std, nuisance_std : float
+        Standard deviations of the within-class noise and of the nuisance.
+    seed : int, default 0
+
+    Returns
+    -------
+    x : Tensor, shape (n_classes * per_class, signal_dim + nuisance_dim), float32
+    y : Tensor, shape (n_classes * per_class,), int64
+        Class ``c`` occupies rows ``c * per_class`` to ``(c + 1) * per_class - 1``.
+    """
+    for name, value in (("n_classes", n_classes), ("per_class", per_class),
+                        ("signal_dim", signal_dim)):
+        _check_positive_int(name, value)
+    if isinstance(nuisance_dim, bool) or not isinstance(nuisance_dim, int) or nuisance_dim < 0:
+        raise ValueError(f"nuisance_dim must be an int >= 0, got {nuisance_dim!r}")
+    for name, value in (("within_class_std", within_class_std), ("nuisance_std", nuisance_std)):
+        if not value >= 0:
+            raise ValueError(f"{name} must be >= 0, got {value}")
+    generator = torch.Generator().manual_seed(seed)
+    prototypes = torch.randn(n_classes, signal_dim, generator=generator)
+    y = torch.arange(n_classes).repeat_interleave(per_class)
+    signal = prototypes[y] + within_class_std * torch.randn(len(y), signal_dim, generator=generator)
+    nuisance = nuisance_std * torch.randn(len(y), nuisance_dim, generator=generator)
+    dim = signal_dim + nuisance_dim
+    rotation, _ = torch.linalg.qr(torch.randn(dim, dim, generator=generator))
+    return (torch.cat([signal, nuisance], dim=1) @ rotation).float(), y
+
+
 __all__ = [
     "ClassSplit",
     "DataSplit",
@@ -416,5 +476,6 @@ __all__ = [
     "class_split",
     "load_digits_split",
     "make_glyphs",
+    "make_latent_classes",
     "split_dataset",
 ]

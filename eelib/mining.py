@@ -116,3 +116,63 @@ def pair_matrices(
 def zero_loss(embeddings: Tensor) -> Tensor:
     """A 0-dim zero that is connected to ``embeddings`` (its gradient is zero)."""
     return embeddings.sum() * 0.0
+
+
+class HardestNegatives(NamedTuple):
+    """The hardest negative pair of every original anchor, found over the expanded batch.
+
+    Attributes
+    ----------
+    row, col : Tensor of int64, shape (B,)
+        Rows of the expanded batch (:func:`eelib.expansion.expand` layout): ``row`` is in
+        the anchor's expanded set E(i), ``col`` is any point of another class.
+    distance : Tensor, shape (B,)
+        Their Euclidean distance (``inf`` for an anchor without negatives).
+    involves_synthetic : Tensor of bool, shape (B,)
+        Whether either end of the pair is a synthetic point.
+    """
+
+    row: Tensor
+    col: Tensor
+    distance: Tensor
+    involves_synthetic: Tensor
+
+
+@torch.no_grad()
+def hardest_negative_pairs(
+    embeddings: Tensor, labels: Tensor, n_synthetic: int, *, normalize_synthetic: bool = True
+) -> HardestNegatives:
+    """Per anchor, the closest pair between its expanded set and another class (HNPM).
+
+    This is the pair whose distance :func:`pair_matrices` feeds to batch-hard triplet as
+    ``min_k D̃(i, k)``; here it is located, for plots and training statistics (e.g. the
+    share of hardest negatives that are synthetic).
+
+    Parameters
+    ----------
+    embeddings : Tensor, shape (B, D)
+    labels : Tensor of int, shape (B,)
+    n_synthetic : int
+        0 gives the plain hardest negative of each anchor.
+    normalize_synthetic : bool, default True
+
+    Returns
+    -------
+    HardestNegatives
+    """
+    validate_batch(embeddings, labels)
+    n_synthetic = validate_n_synthetic(n_synthetic)
+    provenance = synthetic_provenance(labels, n_synthetic)
+    gram = embeddings @ embeddings.T
+    expanded = expanded_inner_products(gram, provenance, normalize=normalize_synthetic)
+    sq = squared_distances_from_gram(expanded)
+    sq = sq.masked_fill(provenance.labels[:, None] == provenance.labels[None, :], float("inf"))
+    sets = expanded_sets(provenance, labels.shape[0])
+    candidates = sq[sets]  # (B, L, N): rows of each anchor's expanded set
+    flat = candidates.flatten(1).argmin(1)
+    n_rows = sq.shape[1]
+    row = sets.gather(1, (flat // n_rows)[:, None]).squeeze(1)
+    col = flat % n_rows
+    distance = sq[row, col].sqrt()
+    synthetic = provenance.is_synthetic
+    return HardestNegatives(row, col, distance, synthetic[row] | synthetic[col])

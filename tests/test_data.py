@@ -192,3 +192,32 @@ def test_pk_works_as_a_dataloader_batch_sampler() -> None:
 def test_pk_errors(args, error, message) -> None:
     with pytest.raises(error, match=message):
         PKSampler(*args)
+
+
+def test_latent_classes_shapes_and_determinism() -> None:
+    from eelib.data import make_latent_classes
+
+    x, y = make_latent_classes(n_classes=6, per_class=5, signal_dim=3, nuisance_dim=5, seed=1)
+    assert x.shape == (30, 8) and x.dtype == torch.float32
+    assert y.tolist() == [c for c in range(6) for _ in range(5)]
+    x2, _ = make_latent_classes(n_classes=6, per_class=5, signal_dim=3, nuisance_dim=5, seed=1)
+    assert torch.equal(x, x2)
+
+
+def test_latent_classes_hide_the_class_in_a_few_directions() -> None:
+    from eelib.data import make_latent_classes
+    from eelib.metrics import recall_at_k
+
+    clean, y = make_latent_classes(nuisance_std=0.0, seed=0)
+    noisy, _ = make_latent_classes(seed=0)
+    assert recall_at_k(clean, y, ks=(1,))[1] > 0.9
+    assert recall_at_k(noisy, y, ks=(1,))[1] < 0.5
+
+
+def test_latent_classes_reject_bad_arguments() -> None:
+    from eelib.data import make_latent_classes
+
+    with pytest.raises(ValueError, match="nuisance_dim"):
+        make_latent_classes(nuisance_dim=-1)
+    with pytest.raises(ValueError, match="within_class_std"):
+        make_latent_classes(within_class_std=-0.1)

@@ -1,0 +1,89 @@
+"""The training loop: reproducible, learning, recording what the notebooks plot."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from eelib.data import make_latent_classes, split_dataset
+from eelib.losses import triplet_loss
+from eelib.mining import hardest_negative_pairs
+from eelib.models import MLPEmbedder
+from eelib.train import embed, fit
+
+
+@pytest.fixture(scope="module")
+def data():
+    x, y = make_latent_classes(n_classes=16, per_class=20, seed=0)
+    return split_dataset(x, y)
+
+
+def _train(data, **kwargs):
+    torch.manual_seed(0)
+    model = MLPEmbedder(64, 16, hidden=(32,))
+    options = dict(epochs=3, classes_per_batch=4, eval_set=(data.x_test, data.y_test), progress=False)
+    options.update(kwargs)
+    return fit(model, data.x_train, data.y_train, **options)
+
+
+def test_rerun_is_bit_identical(data) -> None:
+    first = _train(data, n_synthetic=2, loss_kwargs={"mining": "hardest"})
+    second = _train(data, n_synthetic=2, loss_kwargs={"mining": "hardest"})
+    assert first.loss == second.loss
+    assert first.recall_at_1 == second.recall_at_1
+    for a, b in zip(first.model.parameters(), second.model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_training_lowers_the_loss_and_helps_unseen_classes(data) -> None:
+    history = _train(data, epochs=8, loss="multi_similarity")
+    assert history.loss[-1] < history.loss[0]
+    assert history.recall_at_1[-1] > history.recall_at_1[0]
+
+
+@pytest.mark.parametrize("loss", ["contrastive", "triplet", "npair", "lifted", "multi_similarity"])
+def test_every_loss_trains_with_and_without_ee(data, loss) -> None:
+    for n in (0, 2):
+        history = _train(data, loss=loss, n_synthetic=n, epochs=2)
+        assert len(history.loss) == len(history.recall_at_1) == len(history.seconds) == 2
+        assert all(torch.isfinite(torch.tensor(history.loss)))
+        share = history.hardest_negative_synthetic_share
+        assert all(0.0 <= s <= 1.0 for s in share)
+        assert (max(share) == 0.0) == (n == 0)
+
+
+def test_npair_needs_pairs(data) -> None:
+    with pytest.raises(ValueError, match="samples_per_class"):
+        _train(data, loss="npair", samples_per_class=4)
+
+
+def test_unknown_loss_is_named(data) -> None:
+    with pytest.raises(ValueError, match="loss must be one of"):
+        _train(data, loss="arcface")
+
+
+def test_on_epoch_end_sees_each_epoch(data) -> None:
+    seen = []
+    _train(data, epochs=3, on_epoch_end=lambda epoch, history: seen.append((epoch, len(history.loss))))
+    assert seen == [(0, 1), (1, 2), (2, 3)]
+
+
+def test_embed_matches_the_model_in_eval_mode(data) -> None:
+    torch.manual_seed(0)
+    model = MLPEmbedder(64, 8)
+    with torch.no_grad():
+        assert torch.allclose(embed(model, data.x_test, batch_size=7), model.eval()(data.x_test), atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3])
+def test_hardest_negative_pair_is_the_one_batch_hard_triplet_uses(n) -> None:
+    torch.manual_seed(n)
+    x = torch.nn.functional.normalize(torch.randn(24, 5, dtype=torch.float64), dim=1)
+    y = torch.arange(6).repeat_interleave(4)
+    hardest = hardest_negative_pairs(x, y, n)
+    # A margin large enough that no hinge clips: loss = mean(m + d_pos - d_neg).
+    d_pos = torch.cdist(x, x).masked_fill(y[:, None] != y[None, :], 0).amax(1)
+    expected = (10.0 + d_pos - hardest.distance).mean()
+    got = triplet_loss(x, y, margin=10.0, mining="hardest", n_synthetic=n)
+    assert torch.allclose(got, expected, atol=1e-9)
+    assert bool(hardest.involves_synthetic.any()) == (n > 0)
