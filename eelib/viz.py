@@ -102,10 +102,36 @@ def plot_points_2d(
         ax.set_title(title)
 
 
+def plot_embedding_pca(
+    ax: Axes,
+    embeddings: Tensor | np.ndarray,
+    labels: Tensor | np.ndarray,
+    *,
+    max_classes: int = 6,
+    title: str = "test embeddings (unseen classes), PCA",
+) -> None:
+    """Scatter the first two principal components of embeddings, a few classes at a time.
+
+    Only the first ``max_classes`` classes are drawn so that colours stay distinguishable.
+    """
+    from sklearn.decomposition import PCA
+
+    embeddings, labels = _numpy(embeddings), _numpy(labels)
+    keep = np.isin(labels, np.unique(labels)[:max_classes])
+    projected = PCA(n_components=2, random_state=0).fit_transform(embeddings[keep])
+    for index, label in enumerate(np.unique(labels[keep])):
+        rows = labels[keep] == label
+        ax.scatter(projected[rows, 0], projected[rows, 1], s=14, color=class_color(index), label=f"class {label}")
+    ax.set_xlabel("principal component 1")
+    ax.set_ylabel("principal component 2")
+    ax.set_title(title)
+    ax.legend(fontsize=7, ncol=2)
+
+
 def figure_image_bytes(fig: plt.Figure) -> bytes:
     """Rendered RGBA pixels of a figure (to compare two renders in tests)."""
     fig.canvas.draw()
     return bytes(fig.canvas.buffer_rgba())
 
 
-__all__ = ["class_order", "figure_image_bytes", "plot_distance_heatmap", "plot_points_2d"]
+__all__ = ["class_order", "figure_image_bytes", "plot_distance_heatmap", "plot_embedding_pca", "plot_points_2d"]
