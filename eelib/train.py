@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
 from eelib.data import PKSampler
@@ -26,6 +27,18 @@ from eelib.metrics import recall_at_k
 from eelib.mining import hardest_negative_pairs
 
 LossFn = Callable[..., Tensor]
+Samples = Tensor | Dataset
+
+
+def gather(samples: Samples, index: Tensor) -> Tensor:
+    """Rows ``index`` of a tensor, or the stacked inputs of those items of a Dataset.
+
+    A Dataset (e.g. :class:`eelib.datasets.ImageListDataset`) yields ``(input, label)``
+    items; only the inputs are stacked, the labels come from the caller's label tensor.
+    """
+    if isinstance(samples, Tensor):
+        return samples[index]
+    return torch.stack([samples[i][0] for i in index.tolist()])
 
 
 @dataclass
@@ -58,12 +71,13 @@ class History:
 
 
 @torch.no_grad()
-def embed(model: nn.Module, x: Tensor, batch_size: int = 1024) -> Tensor:
-    """Embeddings of ``x`` in evaluation mode, computed in chunks without gradients."""
+def embed(model: nn.Module, x: Samples, batch_size: int = 1024) -> Tensor:
+    """Embeddings of ``x`` (a tensor or a Dataset) in evaluation mode, in chunks, without gradients."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    out = torch.cat([model(x[i : i + batch_size].to(device)).cpu() for i in range(0, len(x), batch_size)])
+    chunks = [torch.arange(i, min(i + batch_size, len(x))) for i in range(0, len(x), batch_size)]
+    out = torch.cat([model(gather(x, chunk).to(device)).cpu() for chunk in chunks])
     model.train(was_training)
     return out
 
@@ -79,7 +93,7 @@ def resolve_loss(loss: str | LossFn) -> LossFn:
 
 def fit(
     model: nn.Module,
-    x: Tensor,
+    x: Samples,
     y: Tensor,
     *,
     loss: str | LossFn = "triplet",
@@ -93,7 +107,7 @@ def fit(
     lr: float = 1e-3,
     weight_decay: float = 0.0,
     seed: int = 0,
-    eval_set: tuple[Tensor, Tensor] | None = None,
+    eval_set: tuple[Samples, Tensor] | None = None,
     progress: bool = True,
     device: str | torch.device = "cpu",
     on_epoch_end: Callable[[int, History], None] | None = None,
@@ -104,8 +118,10 @@ def fit(
     ----------
     model : nn.Module
         Maps a batch of ``x`` to embeddings (normally L2-normalised, as in the paper).
-    x, y : Tensor
-        Training samples and integer labels.
+    x : Tensor or Dataset
+        Training samples (a Dataset yields ``(input, label)`` items, e.g. images).
+    y : Tensor
+        Integer label of every sample.
     loss : str or callable, default "triplet"
         A name in :data:`eelib.losses.LOSSES` or a function with the eelib signature
         ``loss(embeddings, labels, *, n_synthetic, normalize_synthetic, **kwargs)``.
@@ -125,7 +141,7 @@ def fit(
         Adam's settings (the official EE recipe: lr 1e-4, weight decay 5e-4).
     seed : int, default 0
         Seeds torch and the sampler; a rerun on CPU is bit-identical.
-    eval_set : (Tensor, Tensor), optional
+    eval_set : (Tensor or Dataset, Tensor), optional
         Samples and labels of unseen classes for Recall@1 after each epoch.
     progress : bool, default True
         Show a tqdm progress bar (notebook-aware).
@@ -148,7 +164,7 @@ def fit(
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     torch.manual_seed(seed)
     model.to(device).train()
-    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    y = torch.as_tensor(y)
     sampler = PKSampler(y, classes_per_batch, samples_per_class, seed=seed)
     batch_size = classes_per_batch * samples_per_class
     if steps_per_epoch is None:
@@ -162,7 +178,7 @@ def fit(
         losses, distances, shares = [], [], []
         for _ in range(steps_per_epoch):
             index = torch.as_tensor(next(batches))
-            xb, yb = x[index].to(device), y[index].to(device)
+            xb, yb = gather(x, index).to(device), y[index].to(device)
             embeddings = model(xb)
             value = loss_fn(embeddings, yb, n_synthetic=n_synthetic,
                             normalize_synthetic=normalize_synthetic, **loss_kwargs)
@@ -195,4 +211,4 @@ def _endless(sampler: PKSampler):
         yield from sampler
 
 
-__all__ = ["History", "embed", "fit", "resolve_loss"]
+__all__ = ["History", "embed", "fit", "gather", "resolve_loss"]
