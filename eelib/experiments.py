@@ -70,7 +70,7 @@ class Config:
     """Sizes of a run; ``quick`` shrinks everything for a live demo or a test."""
 
     seeds: int = 3
-    epochs: int = 12
+    epochs: int = 10
     classes_per_batch: int = 8
     n_values: tuple[int, ...] = (0, 1, 2, 4, 8)
     timing_steps: int = 30
@@ -396,7 +396,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results/)")
     parser.add_argument("--quick", action="store_true", help="a reduced run (1 seed, 3 epochs, n in {0, 2}) for demos and tests")
     parser.add_argument("--seeds", type=int, help="seeds per configuration (default 3)")
-    parser.add_argument("--epochs", type=int, help="training epochs (default 12)")
+    parser.add_argument("--epochs", type=int, help="training epochs (default 10)")
     parser.add_argument("--datasets", nargs="+", default=["latent", "digits"], choices=["latent", "digits"],
                         help="offline data sets; the first one also gets the figures")
     parser.add_argument("--no-umap", action="store_true", help="skip the UMAP figure (its first fit compiles for ~20 s)")

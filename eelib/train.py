@@ -111,6 +111,7 @@ def fit(
     progress: bool = True,
     device: str | torch.device = "cpu",
     on_epoch_end: Callable[[int, History], None] | None = None,
+    stats_batches: int = 4,
 ) -> History:
     """Train an embedding model with a pair loss, optionally with Embedding Expansion.
 
@@ -148,6 +149,9 @@ def fit(
     device : str or torch.device, default "cpu"
     on_epoch_end : callable, optional
         Called as ``on_epoch_end(epoch, history)`` after each epoch's statistics.
+    stats_batches : int, default 4
+        The hardest-negative statistics are averaged over the last ``stats_batches``
+        batches of each epoch (they cost an extra pass over the expanded batch).
 
     Returns
     -------
@@ -176,7 +180,7 @@ def fit(
     for epoch in bar:
         start = time.perf_counter()
         losses, distances, shares = [], [], []
-        for _ in range(steps_per_epoch):
+        for step in range(steps_per_epoch):
             index = torch.as_tensor(next(batches))
             xb, yb = gather(x, index).to(device), y[index].to(device)
             embeddings = model(xb)
@@ -186,6 +190,8 @@ def fit(
             value.backward()
             optimizer.step()
             losses.append(value.item())
+            if step < steps_per_epoch - stats_batches:
+                continue
             hardest = hardest_negative_pairs(embeddings.detach(), yb, n_synthetic,
                                              normalize_synthetic=normalize_synthetic)
             distances.append(hardest.distance.mean().item())
