@@ -64,6 +64,27 @@ METHODS = (
 )
 METRICS = ("R@1", "R@2", "R@4", "R@8", "NMI", "F1")
 
+#: Where the committed results of the full offline run live (the repository's results/).
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+
+#: The paper's Table 1 (%, paper-notes §4): Recall@1, NMI and F1 per data set.
+PAPER_TABLE = {
+    "Triplet": {"CUB": (35.9, 49.8, 15.0), "CARS": (45.1, 52.9, 17.9), "SOP": (53.9, 86.3, 20.2)},
+    "EE + Triplet": {"CUB": (44.3, 55.7, 22.4), "CARS": (57.2, 60.3, 25.1), "SOP": (62.4, 87.4, 24.8)},
+    "Triplet†": {"CUB": (48.3, 58.1, 24.2), "CARS": (60.3, 57.4, 22.6), "SOP": (75.5, 91.4, 43.3)},
+    "EE + Triplet†": {"CUB": (51.7, 60.5, 27.0), "CARS": (71.6, 63.1, 32.0), "SOP": (77.2, 91.5, 43.6)},
+    "N-pair": {"CUB": (51.9, 60.2, 28.2), "CARS": (68.9, 62.7, 31.8), "SOP": (66.4, 87.9, 27.1)},
+    "EE + N-pair": {"CUB": (55.2, 62.7, 32.4), "CARS": (72.5, 63.4, 32.6), "SOP": (73.5, 90.6, 38.8)},
+    "Lifted-Struct": {"CUB": (46.9, 56.4, 22.6), "CARS": (59.9, 57.8, 25.1), "SOP": (62.6, 87.2, 25.3)},
+    "EE + Lifted-Struct": {"CUB": (54.2, 61.2, 28.2), "CARS": (65.2, 59.1, 27.2), "SOP": (70.6, 89.6, 35.3)},
+    "MS": {"CUB": (56.2, 62.8, 31.2), "CARS": (74.9, 62.4, 30.2), "SOP": (75.9, 91.3, 42.7)},
+    "EE + MS": {"CUB": (57.4, 63.3, 32.5), "CARS": (75.8, 63.5, 32.8), "SOP": (78.1, 91.9, 46.1)},
+    "DAML (Triplet)": {"CUB": (37.6, 51.3, 17.6), "CARS": (60.6, 56.5, 22.9), "SOP": (58.1, 87.1, 22.3)},
+    "HDML (Triplet)": {"CUB": (43.6, 55.1, 21.9), "CARS": (61.0, 59.4, 27.2), "SOP": (58.5, 87.2, 22.5)},
+    "DAML (N-pair)": {"CUB": (52.7, 61.3, 29.5), "CARS": (75.1, 66.0, 36.4), "SOP": (68.4, 89.4, 32.4)},
+    "HDML (N-pair)": {"CUB": (53.7, 62.6, 31.6), "CARS": (79.1, 69.7, 41.6), "SOP": (68.7, 89.3, 32.2)},
+}
+
 
 @dataclass(frozen=True)
 class Config:
@@ -264,10 +285,10 @@ def synthetic_label_check(data: DataSplit, config: Config, n_synthetic: int = 2)
     return {k: {"mean": round(summarise(v)[0], 2), "std": round(summarise(v)[1], 2)} for k, v in values.items()}
 
 
-def timing_table(config: Config, out: Path) -> dict:
+def timing_table(config: Config, out: Path, threads: int = 1) -> dict:
     """Figure 5: EE generation vs loss time, and training steps of EE vs a generator baseline."""
     torch.manual_seed(0)
-    threads = torch.get_num_threads()
+    torch.set_num_threads(threads)  # set here again: importing umap/numba can change it
 
     def median_ms(fn, repeats: int = 200) -> float:
         for _ in range(10):
@@ -302,7 +323,8 @@ def timing_table(config: Config, out: Path) -> dict:
     }
     base = steps[0].milliseconds
     lines = [
-        f"Measured on CPU with {threads} threads, medians; the paper's figures (GPU, unverified) for comparison.",
+        f"Measured on CPU with {threads} thread{'s' if threads != 1 else ''}, medians; "
+        "the paper's figures (GPU, unverified) for comparison.",
         "",
         "| what | ours (ms) | paper (ms) |",
         "|---|---:|---:|",
@@ -335,7 +357,8 @@ def umap_figure(data: DataSplit, config: Config, out: Path) -> None:
     plt.close(fig)
 
 
-def run_offline(datasets: Sequence[str], config: Config, out: Path, *, with_umap: bool = True, log=print) -> dict:
+def run_offline(datasets: Sequence[str], config: Config, out: Path, *, with_umap: bool = True,
+                threads: int = 1, log=print) -> dict:
     """Everything of the offline experiment; returns a summary (also written as summary.json)."""
     apply_course_style()
     out.mkdir(parents=True, exist_ok=True)
@@ -359,7 +382,7 @@ def run_offline(datasets: Sequence[str], config: Config, out: Path, *, with_umap
                 log(f"[{name}] UMAP")
                 umap_figure(data, config, out)
     log("[timing]")
-    summary["timing"] = timing_table(config, out)
+    summary["timing"] = timing_table(config, out, threads)
     summary["wall_seconds"] = round(time.perf_counter() - start, 1)
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     log(f"done in {summary['wall_seconds']} s; results in {out}")
@@ -406,6 +429,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="image model for --data-dir (pretrained ones need torchvision)")
     parser.add_argument("--image-size", type=int, default=227, help="image side for --data-dir (the paper: 227)")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch (default 1: the offline models are tiny, and more "
+                             "threads only contend; raise it for image models on CPU)")
     args = parser.parse_args(argv)
     if (args.data_dir is None) != (args.dataset is None):
         parser.error("--data-dir and --dataset go together")
@@ -414,6 +440,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    torch.set_num_threads(args.threads)
     config = Config.quick() if args.quick else Config()
     overrides = {k: v for k, v in (("seeds", args.seeds), ("epochs", args.epochs)) if v is not None}
     config = Config(**(config.__dict__ | overrides))
@@ -421,7 +448,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         run_benchmark(args.dataset, args.data_dir, config, args.out, model_kind=args.model,
                       image_size=args.image_size, device=args.device)
     else:
-        run_offline(args.datasets, config, args.out, with_umap=not (args.no_umap or args.quick))
+        run_offline(args.datasets, config, args.out, with_umap=not (args.no_umap or args.quick), threads=args.threads)
     return 0
 
 

@@ -17,6 +17,14 @@ from eelib.experiments import Config, class_distance_matrix, main, parse_args
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _restore_torch_threads():
+    """main() sets torch's thread count (--threads); keep it from leaking into other tests."""
+    threads = torch.get_num_threads()
+    yield
+    torch.set_num_threads(threads)
+
+
 def test_help_describes_the_protocol() -> None:
     result = subprocess.run([sys.executable, "-m", "eelib.experiments", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0

@@ -1,0 +1,97 @@
+"""Generate the student versions of the notebooks from the solution notebooks.
+
+In ``notebooks/`` the exercises carry their solutions between nbgrader's markers. This
+script writes ``student/notebooks/``: in solution cells the lines between
+``### BEGIN SOLUTION`` and ``### END SOLUTION`` become ``# YOUR CODE HERE`` and
+``raise NotImplementedError()`` (code) or ``YOUR ANSWER HERE`` (markdown), keeping the
+indentation and everything outside the markers; ``### BEGIN HIDDEN TESTS`` …
+``### END HIDDEN TESTS`` blocks are removed; outputs are stripped. Notebooks without
+exercises are copied unchanged, so the folder is a complete course.
+
+Usage: ``python tools/make_student_versions.py [--check]``. ``--check`` writes nothing and
+exits 1 when ``student/notebooks/`` differs from what would be generated now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+import sys
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "notebooks"
+TARGET = ROOT / "student" / "notebooks"
+BLOCK = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]*\n.*?^[ \t]*### END SOLUTION[ \t]*(\n|$)", re.MULTILINE | re.DOTALL)
+HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n.*?^[ \t]*### END HIDDEN TESTS[ \t]*(\n|$)", re.MULTILINE | re.DOTALL)
+CODE_STUB = "{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError()\n"
+ANSWER_STUB = "YOUR ANSWER HERE\n"
+
+
+def _nbgrader(cell: nbformat.NotebookNode) -> dict:
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def student_source(source: str, cell_type: str) -> str:
+    """Replace every solution block of one cell's source by the stub for its cell type."""
+    def stub(match: re.Match) -> str:
+        return CODE_STUB.format(indent=match["indent"]) if cell_type == "code" else ANSWER_STUB
+
+    return BLOCK.sub(stub, source).rstrip("\n")
+
+
+def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The student version of a notebook (a new object; ``nb`` is not modified)."""
+    out = copy.deepcopy(nb)
+    for cell in out.cells:
+        meta = _nbgrader(cell)
+        if meta.get("solution"):
+            cell.source = student_source(cell.source, cell.cell_type)
+        if meta.get("grade") and cell.cell_type == "code":
+            cell.source = HIDDEN.sub("", cell.source).rstrip("\n")
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    return out
+
+
+def has_exercises(nb: nbformat.NotebookNode) -> bool:
+    """Whether any cell is an nbgrader solution cell."""
+    return any(_nbgrader(cell).get("solution") for cell in nb.cells)
+
+
+def render(nb: nbformat.NotebookNode) -> str:
+    return nbformat.writes(nb) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="exit 1 if student/notebooks/ is out of date")
+    args = parser.parse_args(argv)
+    expected = {path.name: render(student_notebook(nbformat.read(path, as_version=4)))
+                for path in sorted(SOURCE.glob("*.ipynb"))}
+    present = {path.name for path in TARGET.glob("*.ipynb")} if TARGET.exists() else set()
+    stale = sorted(name for name, text in expected.items()
+                   if not (TARGET / name).exists() or (TARGET / name).read_text(encoding="utf-8") != text)
+    extra = sorted(present - set(expected))
+    if args.check:
+        for name in stale:
+            print(f"out of date: student/notebooks/{name}")
+        for name in extra:
+            print(f"no source notebook: student/notebooks/{name}")
+        return 1 if stale or extra else 0
+    TARGET.mkdir(parents=True, exist_ok=True)
+    for name in stale:
+        (TARGET / name).write_text(expected[name], encoding="utf-8")
+        print(f"wrote student/notebooks/{name}")
+    for name in extra:
+        (TARGET / name).unlink()
+        print(f"removed student/notebooks/{name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
