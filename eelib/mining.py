@@ -17,6 +17,7 @@ It never makes a loss easier: ``x_i ∈ E(i)``, so ``D̃(i, k) ≤ D(i, k)``.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Literal, NamedTuple
 
 import torch
@@ -24,7 +25,7 @@ from torch import Tensor
 
 from eelib._validation import validate_batch, validate_n_synthetic
 from eelib.distances import squared_distances_from_gram
-from eelib.expansion import expanded_inner_products, expanded_sets, synthetic_provenance
+from eelib.expansion import Provenance, expanded_inner_products, expanded_sets, synthetic_provenance
 
 Measure = Literal["squared_distance", "inner_product"]
 
@@ -104,13 +105,33 @@ def pair_matrices(
     same_label, different_label = label_masks(labels)
     if n_synthetic == 0:
         return PairMatrices(positive, positive, same_label, different_label)
-    provenance = synthetic_provenance(labels, n_synthetic)
+    provenance, sets = expansion_plan(labels, n_synthetic)
     expanded = expanded_inner_products(gram, provenance, normalize=normalize_synthetic)
     if measure == "squared_distance":
         expanded = squared_distances_from_gram(expanded)
-    sets = expanded_sets(provenance, labels.shape[0])
     negative = _reduce_over_sets(expanded, sets, measure)
     return PairMatrices(positive, negative, same_label, different_label)
+
+
+def expansion_plan(labels: Tensor, n_synthetic: int) -> tuple[Provenance, Tensor]:
+    """Provenance and expanded sets for a label layout, cached per layout.
+
+    Pairing (and so everything here) depends only on which positions share a label, not on
+    the label values or the embeddings. The labels are therefore replaced by canonical ids
+    (0 for the first class to appear, 1 for the next, ...) and the plan is cached for that
+    pattern: a P × K sampler writes the same block pattern in every batch, so a training
+    run computes it once. The returned ``provenance.labels`` hold the canonical ids.
+    """
+    canonical: dict[int, int] = {}
+    pattern = tuple(canonical.setdefault(label, len(canonical)) for label in labels.tolist())
+    return _expansion_plan(pattern, n_synthetic, labels.device)
+
+
+@lru_cache(maxsize=128)
+def _expansion_plan(labels: tuple[int, ...], n_synthetic: int, device: torch.device) -> tuple[Provenance, Tensor]:
+    label_tensor = torch.tensor(labels, dtype=torch.long, device=device)
+    provenance = synthetic_provenance(label_tensor, n_synthetic)
+    return provenance, expanded_sets(provenance, len(labels))
 
 
 def zero_loss(embeddings: Tensor) -> Tensor:
