@@ -28,7 +28,7 @@ def _restore_torch_threads():
 def test_help_describes_the_protocol() -> None:
     result = subprocess.run([sys.executable, "-m", "eelib.experiments", "--help"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0
-    for flag in ("--quick", "--seeds", "--data-dir", "--dataset", "--device", "--model"):
+    for flag in ("--quick", "--seeds", "--data-dir", "--dataset", "--device", "--model", "--lr", "--weight-decay"):
         assert flag in result.stdout
 
 
@@ -40,7 +40,7 @@ def test_data_dir_needs_a_dataset_name() -> None:
 def test_quick_run_writes_the_table_and_figures(tmp_path: Path) -> None:
     assert main(["--quick", "--datasets", "latent", "--out", str(tmp_path)]) == 0
     for name in ("results.csv", "results.json", "results.md", "heatmaps.png", "recall_vs_n.png",
-                 "synthetic_share.png", "synthetic_labels.json", "timing.md", "timing.json", "summary.json"):
+                 "synthetic_share.png", "synthetic_labels.json", "synthetic_labels.png", "timing.md", "timing.json", "summary.json"):
         assert (tmp_path / name).is_file(), name
     rows = json.loads((tmp_path / "results.json").read_text())
     assert [r["method"] for r in rows][:2] == ["Triplet", "EE + Triplet"] and len(rows) == 10
