@@ -1,11 +1,17 @@
 """Self-checks for the exercises: compare a student's function with the reference.
 
-Each ``check_*`` runs the student's function and eelib's reference on a table of cases
-(random batches of several layouts and edge cases). On the first disagreement it raises
-``AssertionError`` naming the case, the expected and the obtained value, and a hint. The
-hint is diagnostic where possible: every check knows the typical mistakes (a missing hinge,
-squared distances, a wrong average...) as small variants of the reference, and when the
-student's value equals one of them the message names that mistake.
+Every ``check_*`` runs the student's function and eelib's reference on a small table of
+cases (random float64 batches in several layouts, and edge cases: a negative exactly at
+the margin, all points equal, a single class, unnormalised input, a shuffled batch). On
+the first disagreement it raises ``AssertionError`` naming the case, the expected and the
+obtained result, and a hint. Hints are diagnostic: each check lists the typical mistakes
+as small wrong variants of the reference, and when the student's result equals one of
+them the message names that mistake. On success it prints one line and returns True.
+
+All checks share one comparison loop, :func:`_run_check`; what differs between them is
+the table of cases, the kind of result (a number, points, two masks, a dict of counts)
+and the table of mistakes. :func:`check_independent`, for instructors' hidden tests,
+verifies that a solution does not simply call eelib's reference.
 
 Examples
 --------
@@ -19,7 +25,8 @@ True
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import types
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import torch
@@ -35,20 +42,26 @@ from eelib.losses import (
     npair_loss,
     triplet_loss,
 )
+from eelib.losses.npair import npair_anchor_positive
 from eelib.mining import label_masks
 
+#: Relative and absolute tolerance for numbers; absolute tolerance for points.
 TOLERANCE = 1e-6
 
 
+# --- cases ------------------------------------------------------------------------------------
+
+
 class Case(NamedTuple):
-    """One input on which student and reference are compared."""
+    """One input on which the student's function and the reference are compared."""
 
     description: str
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
 
 
-def _batch(classes: int, per_class: int, dim: int, seed: int, *, unit: bool = True, shuffle: bool = False) -> tuple[Tensor, Tensor]:
+def _random_batch(classes: int, per_class: int, dim: int, seed: int, *, unit: bool = True,
+                  shuffle: bool = False) -> tuple[Tensor, Tensor]:
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(classes * per_class, dim, generator=generator, dtype=torch.float64)
     x = F.normalize(x, dim=1) if unit else 2 * x
@@ -59,98 +72,261 @@ def _batch(classes: int, per_class: int, dim: int, seed: int, *, unit: bool = Tr
     return x, y
 
 
-def _loss_cases(kwargs: dict[str, Any], *, pairs_only: bool = False) -> list[Case]:
-    """Random batches in several layouts, plus a few edge cases, for a loss check."""
+def _points(*rows: Sequence[float]) -> Tensor:
+    return torch.tensor(rows, dtype=torch.float64)
+
+
+def _batches(pairs_only: bool) -> list[tuple[str, Tensor, Tensor]]:
+    """(description, embeddings, labels) for a loss check; two per class when ``pairs_only``.
+
+    Edge cases use small integer coordinates, so that every distance and inner product is
+    exact and an implementation with ``torch.cdist`` sees the same ties as the reference.
+    """
+    first_x, first_y = _random_batch(4, 2, 5, 1) if pairs_only else _random_batch(4, 4, 5, 1)
+    permutation = torch.randperm(len(first_y), generator=torch.Generator().manual_seed(7))
+    collapsed = torch.zeros(len(first_y), 3, dtype=torch.float64)
+    collapsed[:, 0] = 1.0
+    batches = [
+        ("random unit-norm batch", first_x, first_y),
+        ("the same batch, permuted (the result must not depend on the order)",
+         first_x[permutation], first_y[permutation]),
+        ("unnormalised embeddings", *_random_batch(3, 2 if pairs_only else 3, 3, 2, unit=False)),
+        ("shuffled classes", *_random_batch(5, 2, 4, 3, shuffle=True)),
+        ("all points equal (a collapsed embedding)", collapsed, first_y),
+    ]
     if pairs_only:
-        layouts = [("8 classes × 2, unit-norm", _batch(8, 2, 5, 1)),
-                   ("4 classes × 2, not normalised", _batch(4, 2, 3, 2, unit=False)),
-                   ("6 classes × 2, shuffled", _batch(6, 2, 4, 3, shuffle=True))]
-    else:
-        layouts = [("4 classes × 4, unit-norm", _batch(4, 4, 5, 1)),
-                   ("3 classes × 3, not normalised", _batch(3, 3, 3, 2, unit=False)),
-                   ("5 classes × 2, shuffled", _batch(5, 2, 4, 3, shuffle=True)),
-                   ("unbalanced classes (5, 2, 2) and a class of one", (_batch(1, 10, 4, 4)[0],
-                                                     torch.tensor([0, 0, 0, 0, 0, 1, 1, 2, 2, 3])))]
-    cases = [Case(name, (x, y), dict(kwargs)) for name, (x, y) in layouts]
-    if not pairs_only:
-        x, y = _batch(2, 3, 2, 5)
-        cases.append(Case("two tight, far-apart clusters (every margin met)",
-                          (torch.cat([x[:3] * 0.01 + 1.0, x[3:] * 0.01 - 1.0]), y), dict(kwargs)))
-        cases.append(Case("a single class (no negative pair)", (_batch(1, 4, 3, 6)[0], torch.zeros(4, dtype=torch.long)), dict(kwargs)))
+        batches.append(("a single class (one pair, no negative)", _random_batch(1, 2, 3, 6)[0],
+                        torch.zeros(2, dtype=torch.long)))
+        return batches
+    tight = _random_batch(2, 3, 2, 5)[0] * 0.01
+    batches += [
+        ("unbalanced classes (5, 2, 2) and a class of one",
+         _random_batch(1, 10, 4, 4)[0], torch.tensor([0, 0, 0, 0, 0, 1, 1, 2, 2, 3])),
+        ("two tight clusters far apart (every margin met)",
+         torch.cat([tight[:3] + 1.0, tight[3:] - 1.0]), torch.tensor([0, 0, 0, 1, 1, 1])),
+        ("a single class (no negative pair)", _random_batch(1, 4, 3, 6)[0], torch.zeros(4, dtype=torch.long)),
+    ]
+    return batches
+
+
+def _margin_tie_case(kwargs: dict[str, Any]) -> Case:
+    """Points on a line at 0, 1 | 1.5, 2, 3 with margin 1: negatives exactly at the margin.
+
+    For the anchor at 0 the positive is at distance 1, one negative inside the margin
+    (1.5) and one exactly at 1 + m (2); for the anchor at 1 the negative at 2 is exactly
+    as far as the positive. All coordinates and distances are exact in binary.
+    """
+    x = _points([0, 0], [1, 0], [1.5, 0], [2, 0], [3, 0])
+    return Case("a negative exactly at the margin (margin=1)", (x, torch.tensor([0, 0, 1, 1, 1])),
+                {**kwargs, "margin": 1.0})
+
+
+def _loss_cases(settings: Sequence[dict[str, Any]], *, pairs_only: bool = False) -> list[Case]:
+    """Every batch under every hyperparameter setting, plus the margin tie when there is a margin."""
+    cases = [Case(name, (x, y), dict(kwargs)) for kwargs in settings for name, x, y in _batches(pairs_only)]
+    if "margin" in settings[0]:
+        cases.append(_margin_tie_case(settings[0]))
     return cases
 
 
-def _as_float(value: Any) -> float:
+# --- kinds of results: conversion, agreement, description -------------------------------------
+
+
+class _Kind(NamedTuple):
+    """How to read, compare and describe one kind of result."""
+
+    convert: Callable[[Any], Any]  # raises TypeError/ValueError with a message for the student
+    agree: Callable[[Any, Any], bool]
+    describe: Callable[[Any, Any], str]  # (expected, got) -> what differs
+
+
+def _to_number(value: Any) -> float:
     if isinstance(value, Tensor):
         if value.numel() != 1:
-            raise AssertionError(f"your function returned a tensor of shape {tuple(value.shape)}; a single number (0-dim tensor) is expected")
+            raise ValueError(f"your function returned a tensor of shape {tuple(value.shape)}; "
+                             "a single number (a 0-dim tensor or a float) is expected")
         return float(value.detach())
-    return float(value)
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"your function returned {type(value).__name__}; a number is expected") from None
 
 
-def _close(a: float, b: float) -> bool:
-    return math.isclose(a, b, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
+def _close(got: float, expected: float) -> bool:
+    return math.isclose(got, expected, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
 
 
-def _run_value_check(
+NUMBER = _Kind(_to_number, _close, lambda expected, got: f"expected {expected:.6f}, got {got:.6f}")
+
+
+def _to_points(value: Any) -> Tensor:
+    if value is None:
+        raise TypeError("your function returned None; an n × D tensor of points is expected")
+    if isinstance(value, (list, tuple)) and value and all(isinstance(v, Tensor) for v in value):
+        value = torch.stack(list(value))
+    return torch.as_tensor(value).detach().to(torch.float64)
+
+
+def _points_agree(got: Tensor, expected: Tensor) -> bool:
+    return got.shape == expected.shape and torch.allclose(got, expected, rtol=0.0, atol=TOLERANCE)
+
+
+def _describe_points(expected: Tensor, got: Tensor) -> str:
+    if got.shape != expected.shape:
+        return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
+    return f"the points differ from the reference (largest error {float((got - expected).abs().max()):.3g})"
+
+
+POINTS = _Kind(_to_points, _points_agree, _describe_points)
+
+
+def _to_masks(value: Any) -> tuple[Tensor, Tensor]:
+    if not isinstance(value, (tuple, list)) or len(value) != 2:
+        raise TypeError("your function should return two boolean masks: (keep_pos, keep_neg)")
+    return tuple(torch.as_tensor(mask).to(torch.bool) for mask in value)
+
+
+def _masks_agree(got: tuple[Tensor, Tensor], expected: tuple[Tensor, Tensor]) -> bool:
+    return all(g.shape == e.shape and torch.equal(g, e) for g, e in zip(got, expected))
+
+
+def _describe_masks(expected: tuple[Tensor, Tensor], got: tuple[Tensor, Tensor]) -> str:
+    parts = []
+    for name, g, e in zip(("keep_pos", "keep_neg"), got, expected):
+        if g.shape != e.shape:
+            parts.append(f"{name} has shape {tuple(g.shape)}, expected {tuple(e.shape)}")
+        elif not torch.equal(g, e):
+            parts.append(f"{name} differs from the reference in {int((g != e).sum())} of {g.numel()} entries")
+    return "; ".join(parts)
+
+
+MASKS = _Kind(_to_masks, _masks_agree, _describe_masks)
+
+COUNT_KEYS = ("positive_pairs", "negative_pairs", "triplets")
+
+
+def _to_counts(value: Any) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TypeError(f"your function returned {type(value).__name__}; a dict with keys {COUNT_KEYS} is expected")
+    return dict(value)
+
+
+def _counts_agree(got: dict[str, Any], expected: dict[str, int]) -> bool:
+    return all(key in got and got[key] == value for key, value in expected.items())
+
+
+def _describe_counts(expected: dict[str, int], got: dict[str, Any]) -> str:
+    return "; ".join(f"{key}: expected {value}, got {got.get(key, 'no such key')}"
+                     for key, value in expected.items() if got.get(key) != value)
+
+
+COUNTS = _Kind(_to_counts, _counts_agree, _describe_counts)
+
+
+# --- the shared comparison loop ---------------------------------------------------------------
+
+#: A typical mistake: does the student's (converted) result on a case show it?
+Symptom = Callable[[Any, Case], bool]
+
+
+def _gives(variant: Callable[..., Any], kind: _Kind) -> Symptom:
+    """The symptom "the result equals this wrong variant of the reference"."""
+    def matches(got: Any, case: Case) -> bool:
+        try:
+            return kind.agree(got, kind.convert(variant(*case.args, **case.kwargs)))
+        except Exception:  # a variant need not apply to every case (e.g. a single class)
+            return False
+    return matches
+
+
+def _run_check(
     name: str,
     student: Callable[..., Any],
     reference: Callable[..., Any],
     cases: Sequence[Case],
-    mistakes: dict[str, Callable[..., Any]],
+    kind: _Kind,
+    mistakes: Mapping[str, Symptom],
     general_hint: str,
 ) -> bool:
-    """Compare scalar outputs case by case; diagnose known mistakes; raise on failure."""
+    """Compare ``student`` with ``reference`` case by case; raise on the first disagreement.
+
+    Raises
+    ------
+    AssertionError
+        Naming the case and its arguments, expected vs got, and the hint of the first
+        mistake in ``mistakes`` whose symptom matches (``general_hint`` otherwise). An
+        exception raised by ``student`` is reported with the case.
+    """
     for case in cases:
-        expected = _as_float(reference(*case.args, **case.kwargs))
+        where = f"{name}: case '{case.description}'" + (f" with {case.kwargs}" if case.kwargs else "")
+        expected = kind.convert(reference(*case.args, **case.kwargs))
         try:
-            got = _as_float(student(*case.args, **case.kwargs))
-        except AssertionError:
-            raise
-        except Exception as error:  # the student's code raised: report it with the case
-            raise AssertionError(f"{name}: on case '{case.description}' your function raised "
-                                 f"{type(error).__name__}: {error}") from error
-        if _close(got, expected):
+            result = student(*case.args, **case.kwargs)
+        except Exception as error:
+            raise AssertionError(f"{where}: your function raised {type(error).__name__}: {error}") from error
+        try:
+            got = kind.convert(result)
+        except (TypeError, ValueError) as error:
+            raise AssertionError(f"{where}: {error}") from None
+        if kind.agree(got, expected):
             continue
-        hint = general_hint
-        for mistake, variant in mistakes.items():
-            try:
-                if _close(got, _as_float(variant(*case.args, **case.kwargs))):
-                    hint = mistake
-                    break
-            except Exception:  # a variant may not apply to every case
-                continue
-        raise AssertionError(f"{name}: case '{case.description}' (arguments {case.kwargs}): "
-                             f"expected {expected:.6f}, got {got:.6f}.\nHint: {hint}")
+        hint = next((text for text, symptom in mistakes.items() if symptom(got, case)), general_hint)
+        raise AssertionError(f"{where}: {kind.describe(expected, got)}.\nHint: {hint}")
     print(f"✓ {name}: all {len(cases)} cases agree with the reference.")
     return True
 
 
-# --- variants used to diagnose typical mistakes -------------------------------------------
+# --- contrastive --------------------------------------------------------------------------
 
 
-def _pairs_mean(values: Tensor, mask: Tensor) -> Tensor:
-    return values[mask].mean() if bool(mask.any()) else values.sum() * 0
-
-
-def _contrastive_variant(x: Tensor, y: Tensor, margin: float = 1.0, *, halve: bool = True,
-                         square: bool = True, diagonal: bool = False, per_kind: bool = False) -> Tensor:
+def _contrastive_variant(x: Tensor, y: Tensor, margin: float = 1.0, *, square: bool = True,
+                         hinge: bool = True, margin_on_squared: bool = False,
+                         diagonal: bool = False, per_kind: bool = False) -> Tensor:
+    """The contrastive loss with one typical mistake switched on."""
     d = pairwise_distances(x)
     pos, neg = label_masks(y)
-    push = torch.relu(margin - d)
-    pull, push = (d**2, push**2) if square else (d, push)
-    if halve:
-        pull, push = pull / 2, push / 2
+    gap = margin - (d**2 if margin_on_squared else d)
+    push = torch.relu(gap) if hinge else gap
+    pull, push = (0.5 * d**2, 0.5 * push**2) if square else (0.5 * d, 0.5 * push)
     if per_kind:
-        return _pairs_mean(pull, pos) + _pairs_mean(push, neg)
-    if diagonal:  # every entry of the B × B matrix, a point with itself included
-        return torch.where(pos | torch.eye(len(y), dtype=torch.bool), pull, push).mean()
-    return torch.where(pos, pull, push)[torch.ones_like(pos).triu(1)].mean()
+        return pull[pos].mean() + push[neg].mean()
+    terms = torch.where(pos | torch.eye(len(y), dtype=torch.bool), pull, push)
+    return terms.mean() if diagonal else terms[torch.ones_like(pos).triu(1)].mean()
 
 
-def _triplet_hardest_variant(x: Tensor, y: Tensor, margin: float = 0.2, *, squared: bool = False,
-                             hinge: bool = True, all_anchors: bool = False, min_positive: bool = False) -> Tensor:
-    d = pairwise_distances(x, squared=squared)
+def check_contrastive(fn: Callable[..., Any]) -> bool:
+    """Check ``fn(embeddings, labels, margin=...)`` against :func:`eelib.losses.contrastive_loss`.
+
+    The reference is Hadsell et al. (2006), Eq. 4, averaged over unordered pairs i < j.
+    """
+    def reference(x: Tensor, y: Tensor, margin: float) -> Tensor:
+        return contrastive_loss(x, y, margin=margin)
+
+    def variant(**flags: bool) -> Symptom:
+        return _gives(lambda x, y, margin: _contrastive_variant(x, y, margin, **flags), NUMBER)
+
+    mistakes = {
+        "your value is twice the reference: did you halve (½D², ½[m − D]₊²)? "
+        "Or did you count each pair twice (i, j and j, i) while dividing by the unordered pairs?":
+            _gives(lambda x, y, margin: 2 * reference(x, y, margin), NUMBER),
+        "you used D instead of D²: both terms are squared.": variant(square=False),
+        "you forgot the hinge: a negative farther than m contributes 0, [m − D]₊ = max(m − D, 0).": variant(hinge=False),
+        "the margin is compared with the distance D, not with D²: [m − D]₊².": variant(margin_on_squared=True),
+        "you averaged positives and negatives separately; average over all unordered pairs at once.": variant(per_kind=True),
+        "you averaged over the whole B × B matrix, diagonal included; average over the pairs i < j.": variant(diagonal=True),
+    }
+    cases = _loss_cases([{"margin": 1.0}, {"margin": 0.5}])
+    return _run_check("check_contrastive", fn, reference, cases, NUMBER, mistakes,
+                      "compare one pair by hand: ½D² for equal labels, ½ max(0, m − D)² otherwise.")
+
+
+# --- triplet ------------------------------------------------------------------------------
+
+
+def _triplet_hardest_variant(x: Tensor, y: Tensor, margin: float = 0.2, *, hinge: bool = True,
+                             all_anchors: bool = False, min_positive: bool = False) -> Tensor:
+    """Batch-hard triplet with one typical mistake switched on."""
+    d = pairwise_distances(x)
     pos, neg = label_masks(y)
     if min_positive:
         hard_pos = d.masked_fill(~pos, math.inf).amin(1)
@@ -162,23 +338,26 @@ def _triplet_hardest_variant(x: Tensor, y: Tensor, margin: float = 0.2, *, squar
     terms = torch.relu(terms) if hinge else terms
     if all_anchors:
         return torch.where(valid, terms, torch.zeros_like(terms)).mean()
-    return terms[valid].mean() if bool(valid.any()) else x.sum() * 0
+    return terms[valid].mean()
 
 
-# --- the checks -------------------------------------------------------------------------------
-
-
-def check_contrastive(fn: Callable[..., Any]) -> bool:
-    """Check ``fn(embeddings, labels, margin=...)`` against :func:`eelib.losses.contrastive_loss`."""
-    cases = [c for m in (1.0, 0.5) for c in _loss_cases({"margin": m})]
-    mistakes = {
-        "you did not halve: each term is ½D² or ½[m − D]₊².": lambda x, y, margin: _contrastive_variant(x, y, margin, halve=False),
-        "you used D instead of D² (the 2006 loss squares both terms).": lambda x, y, margin: _contrastive_variant(x, y, margin, square=False),
-        "you averaged positives and negatives separately; average over all unordered pairs at once.": lambda x, y, margin: _contrastive_variant(x, y, margin, per_kind=True),
-        "you averaged over the whole B × B matrix, diagonal included; average over the pairs i < j.": lambda x, y, margin: _contrastive_variant(x, y, margin, diagonal=True),
-    }
-    return _run_value_check("check_contrastive", fn, lambda x, y, margin: contrastive_loss(x, y, margin=margin),
-                            cases, mistakes, "compare one pair by hand: ½D² for same labels, ½max(0, m − D)² otherwise.")
+def _triplet_enumerated_variant(x: Tensor, y: Tensor, margin: float = 0.2, *, semihard: bool = False,
+                                strict_margin: bool = False, nonstrict_zero: bool = False,
+                                nonzero_only: bool = False, divide_by_all: bool = False) -> Tensor:
+    """All / semi-hard triplet over the B × B × B triplets, with one mistake switched on."""
+    d = pairwise_distances(x)
+    pos, neg = label_masks(y)
+    valid = pos[:, :, None] & neg[:, None, :]
+    gap = d[:, None, :] - d[:, :, None]  # d(a, n) − d(a, p), indexed [a, p, n]
+    terms = torch.relu(margin - gap)
+    chosen = valid
+    if semihard:
+        above = gap >= 0 if nonstrict_zero else gap > 0
+        below = gap < margin if strict_margin else gap <= margin
+        chosen = valid & above & below
+    if nonzero_only:
+        chosen = chosen & (terms > 0)
+    return terms[chosen].sum() / (valid if divide_by_all else chosen).sum()
 
 
 def check_triplet(fn: Callable[..., Any], mining: str = "hardest") -> bool:
@@ -187,113 +366,214 @@ def check_triplet(fn: Callable[..., Any], mining: str = "hardest") -> bool:
     Parameters
     ----------
     fn : callable
-        The student's loss with Euclidean (non-squared) distances.
+        The student's loss, with Euclidean (not squared) distances.
     mining : {"all", "semihard", "hardest"}, default "hardest"
+        The mining the student implemented: the mean over all valid triplets, over the
+        semi-hard ones (0 < d(a,n) − d(a,p) ≤ m), or batch-hard (Hermans et al. 2017, Eq. 5).
     """
-    cases = [c for m in (0.2, 1.0) for c in _loss_cases({"margin": m})]
-    mistakes = {}
+    if mining not in ("all", "semihard", "hardest"):
+        raise ValueError(f"mining must be 'all', 'semihard' or 'hardest', got {mining!r}")
+
+    def reference(x: Tensor, y: Tensor, margin: float) -> Tensor:
+        return triplet_loss(x, y, margin=margin, mining=mining)
+
+    def hardest(**flags: bool) -> Symptom:
+        return _gives(lambda x, y, margin: _triplet_hardest_variant(x, y, margin, **flags), NUMBER)
+
+    def enumerated(**flags: bool) -> Symptom:
+        return _gives(lambda x, y, margin: _triplet_enumerated_variant(x, y, margin, **flags), NUMBER)
+
+    mistakes = {"you used squared distances; this exercise uses the Euclidean distance D.":
+                _gives(lambda x, y, margin: triplet_loss(x, y, margin=margin, mining=mining, squared=True), NUMBER)}
     if mining == "hardest":
-        mistakes = {
-            "you used squared distances; this exercise uses the Euclidean distance D.": lambda x, y, margin: _triplet_hardest_variant(x, y, margin, squared=True),
-            "you forgot the hinge [·]₊ = max(·, 0).": lambda x, y, margin: _triplet_hardest_variant(x, y, margin, hinge=False),
-            "you averaged over all anchors, including those without a positive or a negative; drop them.": lambda x, y, margin: _triplet_hardest_variant(x, y, margin, all_anchors=True),
-            "the hardest positive is the *farthest* one (max), not the closest.": lambda x, y, margin: _triplet_hardest_variant(x, y, margin, min_positive=True),
+        mistakes |= {
+            "you forgot the hinge [·]₊ = max(·, 0).": hardest(hinge=False),
+            "you averaged over all anchors, including those without a positive or a negative; leave them out.":
+                hardest(all_anchors=True),
+            "the hardest positive is the *farthest* one (max), not the closest.": hardest(min_positive=True),
         }
-    return _run_value_check(f"check_triplet[{mining}]", fn,
-                            lambda x, y, margin: triplet_loss(x, y, margin=margin, mining=mining),
-                            cases, mistakes, "per anchor: max distance to a positive, min distance to a negative.")
+    elif mining == "all":
+        mistakes |= {"you averaged only the triplets with a positive loss; average over every valid triplet.":
+                     enumerated(nonzero_only=True)}
+    else:
+        mistakes |= {
+            "semi-hard is 0 < d(a,n) − d(a,p) ≤ m: a negative exactly at the margin counts (with loss 0).":
+                enumerated(semihard=True, strict_margin=True),
+            "semi-hard is 0 < d(a,n) − d(a,p): a negative exactly as far as the positive is not semi-hard.":
+                enumerated(semihard=True, nonstrict_zero=True),
+            "you divided by the number of all triplets; average over the semi-hard ones only.":
+                enumerated(semihard=True, divide_by_all=True),
+            "you kept every triplet: select the semi-hard ones first.": enumerated(),
+        }
+    cases = _loss_cases([{"margin": 0.2}, {"margin": 1.0}])
+    return _run_check(f"check_triplet[{mining}]", fn, reference, cases, NUMBER, mistakes,
+                      "per anchor and positive, d(a,p) and d(a,n) are Euclidean distances; "
+                      "compare one anchor by hand with the formula of the notebook.")
 
 
-def check_npair(fn: Callable[..., Any]) -> bool:
-    """Check ``fn(embeddings, labels)`` (two per class) against :func:`eelib.losses.npair_loss`."""
-    cases = _loss_cases({}, pairs_only=True)
-    mistakes = {
-        "the logits are inner products f_iᵀf_j⁺, not negative distances.": _npair_with_distances,
-        "did you sum over anchors instead of averaging?": lambda x, y: npair_loss(x, y) * (len(y) // 2),
-    }
-    return _run_value_check("check_npair", fn, lambda x, y: npair_loss(x, y), cases, mistakes,
-                            "build the N × N matrix of anchor·positive inner products and apply cross-entropy with the diagonal as the target.")
+# --- N-pair -------------------------------------------------------------------------------
 
 
-def _npair_with_distances(x: Tensor, y: Tensor) -> Tensor:
-    anchors, positives = _first_second(y)
-    logits = -torch.cdist(x[anchors], x[positives])
+def _npair_variant(x: Tensor, y: Tensor, *, distances: bool = False, normalise: bool = False,
+                   anchor_rows: bool = False, swapped: bool = False) -> Tensor:
+    """N-pair (Sohn 2016, Eq. 6) with one typical mistake switched on."""
+    anchors, positives = npair_anchor_positive(y)
+    if swapped:
+        anchors, positives = positives, anchors
+    x = F.normalize(x, dim=1) if normalise else x
+    other = x[anchors] if anchor_rows else x[positives]
+    logits = -torch.cdist(x[anchors], other) if distances else x[anchors] @ other.T
     return F.cross_entropy(logits, torch.arange(len(anchors)))
 
 
-def _first_second(y: Tensor) -> tuple[Tensor, Tensor]:
-    from eelib.losses.npair import npair_anchor_positive
+def check_npair(fn: Callable[..., Any]) -> bool:
+    """Check ``fn(embeddings, labels)`` (every class exactly twice) against :func:`eelib.losses.npair_loss`."""
+    def reference(x: Tensor, y: Tensor) -> Tensor:
+        return npair_loss(x, y)
 
-    return npair_anchor_positive(y)
+    def variant(**flags: bool) -> Symptom:
+        return _gives(lambda x, y: _npair_variant(x, y, **flags), NUMBER)
 
-
-def check_lifted(fn: Callable[..., Any]) -> bool:
-    """Check ``fn(embeddings, labels, margin=...)`` against :func:`eelib.losses.lifted_structure_loss`."""
-    cases = [c for m in (1.0, 0.5) for c in _loss_cases({"margin": m})]
     mistakes = {
-        "you summed over ordered positive pairs and divided by |P| of unordered pairs (or vice versa); the mean over ordered pairs equals the formula's 1/(2|P|) Σ over unordered pairs.": lambda x, y, margin: lifted_structure_loss(x, y, margin=margin) * 2,
-        "did you forget to square the hinge [J]₊²?": lambda x, y, margin: _lifted_unsquared(x, y, margin),
+        "the logits are inner products f_iᵀf_j⁺, not negative distances.": variant(distances=True),
+        "do not normalise: the N-pair loss works on the raw inner products.": variant(normalise=True),
+        "the logits pair anchors with positives, f_iᵀf_j⁺, not anchors with anchors.": variant(anchor_rows=True),
+        "the anchor of a class is its *first* occurrence in batch order, the positive its second.": variant(swapped=True),
+        "you summed over the anchors; average them.": _gives(lambda x, y: reference(x, y) * (len(y) // 2), NUMBER),
     }
-    return _run_value_check("check_lifted", fn, lambda x, y, margin: lifted_structure_loss(x, y, margin=margin),
-                            cases, mistakes, "J_ij = log(Σ_k∈N(i) e^(m−D_ik) + Σ_l∈N(j) e^(m−D_jl)) + D_ij; loss = Σ [J]₊² / (2|P|).")
+    return _run_check("check_npair", fn, reference, _loss_cases([{}], pairs_only=True), NUMBER, mistakes,
+                      "build the N × N matrix of anchor·positive inner products and apply the cross-entropy "
+                      "with the diagonal as the target; the batch may be shuffled.")
 
 
-def _lifted_unsquared(x: Tensor, y: Tensor, margin: float) -> Tensor:
+# --- lifted structured --------------------------------------------------------------------
+
+
+def _lifted_variant(x: Tensor, y: Tensor, margin: float = 1.0, *, both_ends: bool = True,
+                    hinge: bool = True, square: bool = True) -> Tensor:
+    """Lifted structured loss (Oh Song et al. 2016, Eq. 4) with one typical mistake switched on."""
     d = pairwise_distances(x)
     pos, neg = label_masks(y)
     push = (margin - d).masked_fill(~neg, -math.inf).logsumexp(1)
     i, j = torch.nonzero(pos.triu(1), as_tuple=True)
-    return torch.relu(torch.logaddexp(push[i], push[j]) + d[i, j]).sum() / (2 * len(i))
+    j_ij = (torch.logaddexp(push[i], push[j]) if both_ends else push[i]) + d[i, j]
+    j_ij = torch.relu(j_ij) if hinge else j_ij
+    return (j_ij**2 if square else j_ij).sum() / (2 * len(i))
 
 
-def check_multi_similarity(fn: Callable[..., Any]) -> bool:
-    """Check ``fn(embeddings, labels, alpha=, beta=, base=, epsilon=)`` against the MS loss."""
-    params = [{"alpha": 2.0, "beta": 50.0, "base": 0.5, "epsilon": 0.1},
-              {"alpha": 1.0, "beta": 10.0, "base": 0.3, "epsilon": 0.3}]
-    cases = [c for p in params for c in _loss_cases(p)]
+def check_lifted(fn: Callable[..., Any]) -> bool:
+    """Check ``fn(embeddings, labels, margin=...)`` against :func:`eelib.losses.lifted_structure_loss`."""
+    def reference(x: Tensor, y: Tensor, margin: float) -> Tensor:
+        return lifted_structure_loss(x, y, margin=margin)
+
+    def variant(**flags: bool) -> Symptom:
+        return _gives(lambda x, y, margin: _lifted_variant(x, y, margin, **flags), NUMBER)
+
     mistakes = {
-        "you skipped the mining step: keep negatives with S + ε > min positive S and positives with S − ε < max negative S.":
-            lambda x, y, **p: multi_similarity_loss(x, y, **{**p, "epsilon": 1e6}),
+        "your value is twice the reference: the formula divides by 2|P| with P the unordered positive "
+        "pairs; if you loop over ordered pairs (i, j) and (j, i), divide by twice as much.":
+            _gives(lambda x, y, margin: 2 * reference(x, y, margin), NUMBER),
+        "J_ij uses the negatives of both ends: log(Σ_k e^(m − D_ik) + Σ_l e^(m − D_jl)).": variant(both_ends=False),
+        "did you forget to square the hinge, [J]₊²?": variant(square=False),
+        "you forgot the hinge: a negative J_ij contributes 0, [J]₊ = max(J, 0), before squaring.": variant(hinge=False),
     }
-    return _run_value_check("check_multi_similarity", fn, lambda x, y, **p: multi_similarity_loss(x, y, **p),
-                            cases, mistakes, "per anchor: (1/α) log(1 + Σ_P e^(−α(S−λ))) + (1/β) log(1 + Σ_N e^(β(S−λ))), mean over the batch.")
+    cases = _loss_cases([{"margin": 1.0}, {"margin": 0.5}])
+    return _run_check("check_lifted", fn, reference, cases, NUMBER, mistakes,
+                      "J_ij = log(Σ_k∈N(i) e^(m−D_ik) + Σ_l∈N(j) e^(m−D_jl)) + D_ij; loss = Σ [J_ij]₊² / (2|P|).")
+
+
+# --- multi-similarity ---------------------------------------------------------------------
 
 
 def reference_ms_mining(similarity: Tensor, labels: Tensor, epsilon: float) -> tuple[Tensor, Tensor]:
-    """MS mining (Wang et al. 2019, Eq. 7–8) on a similarity matrix: (keep_pos, keep_neg)."""
+    """MS mining (Wang et al. 2019, Eq. 7–8) on a similarity matrix.
+
+    Returns
+    -------
+    keep_pos, keep_neg : Tensor of bool, shape (B, B)
+        Positive pairs with S − ε < the anchor's hardest (largest) negative similarity,
+        and negative pairs with S + ε > the anchor's weakest (smallest) positive one.
+    """
     pos, neg = label_masks(labels)
     weakest_pos = similarity.masked_fill(~pos, math.inf).amin(1, keepdim=True)
     hardest_neg = similarity.masked_fill(~neg, -math.inf).amax(1, keepdim=True)
     return pos & (similarity - epsilon < hardest_neg), neg & (similarity + epsilon > weakest_pos)
 
 
+def _ms_mining_variant(similarity: Tensor, labels: Tensor, epsilon: float, *, diagonal: bool = False,
+                       non_strict: bool = False, wrong_extremes: bool = False) -> tuple[Tensor, Tensor]:
+    """MS mining with one typical mistake switched on."""
+    pos, neg = label_masks(labels)
+    if diagonal:
+        pos = pos | torch.eye(len(labels), dtype=torch.bool)
+    if wrong_extremes:
+        pos_ref = similarity.masked_fill(~pos, -math.inf).amax(1, keepdim=True)
+        neg_ref = similarity.masked_fill(~neg, math.inf).amin(1, keepdim=True)
+    else:
+        pos_ref = similarity.masked_fill(~pos, math.inf).amin(1, keepdim=True)
+        neg_ref = similarity.masked_fill(~neg, -math.inf).amax(1, keepdim=True)
+    if non_strict:
+        return pos & (similarity - epsilon <= neg_ref), neg & (similarity + epsilon >= pos_ref)
+    return pos & (similarity - epsilon < neg_ref), neg & (similarity + epsilon > pos_ref)
+
+
 def check_ms_mining(fn: Callable[..., Any]) -> bool:
-    """Check ``fn(similarity, labels, epsilon) -> (keep_pos, keep_neg)`` boolean B × B masks."""
-    count = 0
-    for eps in (0.1, 0.0, 0.5):
-        for description, args, _ in _loss_cases({}):
-            x, y = args
-            sim = x @ x.T
-            want_pos, want_neg = reference_ms_mining(sim, y, eps)
-            try:
-                got_pos, got_neg = fn(sim, y, eps)
-            except Exception as error:
-                raise AssertionError(f"check_ms_mining: on case '{description}', epsilon={eps}, your function raised {type(error).__name__}: {error}") from error
-            for what, got, want in (("keep_pos", got_pos, want_pos), ("keep_neg", got_neg, want_neg)):
-                got = torch.as_tensor(got, dtype=torch.bool)
-                if got.shape != want.shape or not torch.equal(got, want):
-                    hint = ("the diagonal (a point with itself) is never a positive pair."
-                            if what == "keep_pos" and got.shape == want.shape and bool(got.diagonal().any())
-                            else "compare each pair with the anchor's *weakest* positive (for negatives) or *hardest* negative (for positives), shifted by ε.")
-                    raise AssertionError(f"check_ms_mining: case '{description}', epsilon={eps}: {what} differs from the reference "
-                                         f"({int((got != want).sum()) if got.shape == want.shape else 'shape'} entries).\nHint: {hint}")
-            count += 1
-    print(f"✓ check_ms_mining: all {count} cases agree with the reference.")
-    return True
+    """Check ``fn(similarity, labels, epsilon) -> (keep_pos, keep_neg)``, two boolean B × B masks."""
+    def variant(**flags: bool) -> Symptom:
+        return _gives(lambda s, y, eps: _ms_mining_variant(s, y, eps, **flags), MASKS)
+
+    mistakes = {
+        "a point is never its own positive: leave the diagonal out of keep_pos.": variant(diagonal=True),
+        "the inequalities are strict (S + ε > min S⁺, S − ε < max S⁻): ties are not kept.": variant(non_strict=True),
+        "compare negatives with the anchor's *weakest* positive (min) and positives with its "
+        "*hardest* negative (max).": variant(wrong_extremes=True),
+    }
+    cases = [Case(f"{name}, epsilon={eps}", (x @ x.T, y, eps), {})
+             for eps in (0.1, 0.0, 0.5) for name, x, y in _batches(pairs_only=False)]
+    return _run_check("check_ms_mining", fn, reference_ms_mining, cases, MASKS, mistakes,
+                      "per anchor: keep negative k when S_ik + ε > min over positives S_ij; keep positive j "
+                      "when S_ij − ε < max over negatives S_ik.")
+
+
+def _log1p_sum_exp(z: Tensor, keep: Tensor) -> Tensor:
+    """Row-wise log(1 + Σ_keep e^z)."""
+    zero = z.new_zeros(z.shape[0], 1)
+    return torch.cat([zero, z.masked_fill(~keep, -math.inf)], dim=1).logsumexp(1)
+
+
+def _ms_loss_unmined(x: Tensor, y: Tensor, alpha: float, beta: float, base: float, epsilon: float) -> Tensor:
+    """The MS loss (Eq. 12) over every positive and negative pair, without the mining step."""
+    similarity = x @ x.T
+    pos, neg = label_masks(y)
+    return (_log1p_sum_exp(-alpha * (similarity - base), pos) / alpha
+            + _log1p_sum_exp(beta * (similarity - base), neg) / beta).mean()
+
+
+def check_multi_similarity(fn: Callable[..., Any]) -> bool:
+    """Check ``fn(embeddings, labels, alpha=, beta=, base=, epsilon=)`` against the MS loss (Eq. 12)."""
+    def reference(x: Tensor, y: Tensor, **params: float) -> Tensor:
+        return multi_similarity_loss(x, y, **params)
+
+    mistakes = {
+        "you skipped the mining step: keep negatives with S + ε > min positive S and positives with "
+        "S − ε < max negative S.": _gives(_ms_loss_unmined, NUMBER),
+        "α scales the positive term and β the negative one; you swapped them.":
+            _gives(lambda x, y, **p: reference(x, y, **{**p, "alpha": p["beta"], "beta": p["alpha"]}), NUMBER),
+        "you summed over the anchors; average them (an anchor with nothing mined counts as 0).":
+            _gives(lambda x, y, **p: reference(x, y, **p) * len(y), NUMBER),
+    }
+    settings = [{"alpha": 2.0, "beta": 50.0, "base": 0.5, "epsilon": 0.1},
+                {"alpha": 1.0, "beta": 10.0, "base": 0.3, "epsilon": 0.3}]
+    return _run_check("check_multi_similarity", fn, reference, _loss_cases(settings), NUMBER, mistakes,
+                      "per anchor: (1/α) log(1 + Σ_P e^(−α(S−λ))) + (1/β) log(1 + Σ_N e^(β(S−λ))) over the "
+                      "mined pairs, mean over the batch.")
+
+
+# --- counting pairs and triplets ------------------------------------------------------------
 
 
 def reference_pair_counts(n_classes: int, per_class: int) -> dict[str, int]:
-    """Ordered-anchor counts in a batch of ``n_classes × per_class``: unordered pairs, triplets."""
+    """Unordered positive and negative pairs, and triplets (ordered a ≠ p), in ``n_classes × per_class``."""
     n = n_classes * per_class
     positive = n_classes * per_class * (per_class - 1) // 2
     negative = n * (n - 1) // 2 - positive
@@ -301,80 +581,159 @@ def reference_pair_counts(n_classes: int, per_class: int) -> dict[str, int]:
     return {"positive_pairs": positive, "negative_pairs": negative, "triplets": triplets}
 
 
-def check_pair_counts(fn: Callable[[int, int], dict[str, int]]) -> bool:
-    """Check ``fn(n_classes, per_class)`` returns the numbers of pairs and triplets."""
-    cases = [(2, 2), (4, 4), (32, 4), (10, 1), (1, 5), (100, 8)]
-    for n_classes, per_class in cases:
-        want = reference_pair_counts(n_classes, per_class)
-        got = fn(n_classes, per_class)
-        for key, value in want.items():
-            if key not in got:
-                raise AssertionError(f"check_pair_counts: your result has no key '{key}'")
-            if int(got[key]) != value:
-                hint = {
-                    "positive_pairs": "a class of K samples has K(K−1)/2 unordered positive pairs.",
-                    "negative_pairs": "all unordered pairs N(N−1)/2 minus the positive ones.",
-                    "triplets": "per anchor: (K − 1) positives times (N − K) negatives, for each of the N anchors.",
-                }[key]
-                if key == "triplets" and int(got[key]) == value // 2:
-                    hint = "(a, p) is ordered: (a, p) and (p, a) are two different triplets."
-                raise AssertionError(f"check_pair_counts: {n_classes} classes × {per_class}: {key} expected {value}, got {got[key]}.\nHint: {hint}")
-    print(f"✓ check_pair_counts: all {len(cases)} cases agree with the reference.")
-    return True
+def check_pair_counts(fn: Callable[[int, int], Mapping[str, int]]) -> bool:
+    """Check ``fn(n_classes, per_class)`` returns the numbers of pairs and triplets of a batch."""
+    def changed(**values: Callable[[int, int], int]) -> Symptom:
+        return _gives(lambda c, k: {**reference_pair_counts(c, k), **{key: f(c, k) for key, f in values.items()}},
+                      COUNTS)
+
+    mistakes = {
+        "(a, p) is ordered: (a, p, n) and (p, a, n) are two different triplets.":
+            changed(triplets=lambda c, k: reference_pair_counts(c, k)["triplets"] // 2),
+        "a triplet needs a ≠ p: each anchor has K − 1 positives, not K.":
+            changed(triplets=lambda c, k: c * k * k * (c * k - k)),
+        "count unordered pairs: a class of K samples has K(K − 1)/2 positive pairs.":
+            changed(positive_pairs=lambda c, k: c * k * (k - 1)),
+        "count unordered pairs: the negative pairs are N(N − 1)/2 minus the positive ones.":
+            changed(negative_pairs=lambda c, k: 2 * reference_pair_counts(c, k)["negative_pairs"]),
+    }
+    cases = [Case(f"{c} classes × {k} per class", (c, k), {}) for c, k in ((2, 2), (4, 4), (32, 4), (10, 1), (1, 5), (100, 8))]
+    return _run_check("check_pair_counts", fn, reference_pair_counts, cases, COUNTS, mistakes,
+                      "with N = C·K: positive pairs C·K(K−1)/2, negative pairs N(N−1)/2 minus those, "
+                      "triplets N·(K−1)·(N−K).")
+
+
+# --- Embedding Expansion ------------------------------------------------------------------
+
+
+def _expand_pair(x_i: Tensor, x_j: Tensor, n: int, normalize: bool) -> Tensor:
+    """The reference: EE's n synthetic points of one pair (Ko & Gu 2020, Eq. 1)."""
+    pair = torch.stack([x_i, x_j])
+    return expand(pair, torch.zeros(2, dtype=torch.long), n, normalize=normalize).embeddings[2:]
+
+
+def _division(x_i: Tensor, x_j: Tensor, weights: Sequence[float], normalize: bool) -> Tensor:
+    w = torch.tensor(list(weights), dtype=x_i.dtype)[:, None]
+    points = x_i + w * (x_j - x_i)
+    return F.normalize(points, dim=1) if normalize else points
 
 
 def check_expand(fn: Callable[[Tensor, Tensor, int, bool], Tensor]) -> bool:
-    """Check ``fn(x_i, x_j, n, normalize) -> Tensor[n, D]``: EE's points of one pair."""
+    """Check ``fn(x_i, x_j, n, normalize) -> Tensor[n, D]``: EE's synthetic points of one pair.
+
+    The reference points are ``x_i + k/(n+1) (x_j − x_i)``, k = 1..n (Ko & Gu 2020, Eq. 1),
+    divided by their L2 norm when ``normalize``.
+    """
+    mistakes = {
+        "weights should be k/(n+1), k = 1..n, not including the endpoints (k = 0 and k = n + 1 are the originals).":
+            lambda got, case: got.ndim == 2 and got.shape[0] == case.args[2] + 2,
+        "with normalize=True, divide each synthetic point by its L2 norm (did you normalise?).":
+            _gives(lambda a, b, n, normalize: _expand_pair(a, b, n, False), POINTS),
+        "normalise only when normalize=True.": _gives(lambda a, b, n, normalize: _expand_pair(a, b, n, True), POINTS),
+        "order the points from x_i towards x_j: k = 1 is the closest to x_i.":
+            _gives(lambda a, b, n, normalize: _expand_pair(a, b, n, normalize).flip(0), POINTS),
+        "weights should be k/(n+1), k = 1..n; k/n puts the last point on x_j.":
+            _gives(lambda a, b, n, normalize: _division(a, b, [k / n for k in range(1, n + 1)], normalize), POINTS),
+    }
     generator = torch.Generator().manual_seed(0)
-    count = 0
-    for dim in (2, 5):
-        x_i, x_j = F.normalize(torch.randn(2, dim, generator=generator, dtype=torch.float64), dim=1)
-        for n in (1, 2, 4, 0):
-            for normalize in (True, False):
-                want = expand(torch.stack([x_i, x_j]), torch.zeros(2, dtype=torch.long), n,
-                              normalize=normalize).embeddings[2:]
-                got = torch.as_tensor(fn(x_i, x_j, n, normalize), dtype=torch.float64).reshape(-1, dim)
-                if got.shape != want.shape:
-                    hint = ("n points, k = 1..n: the endpoints (k = 0 and k = n + 1) are the originals, not synthetic points."
-                            if got.shape[0] == n + 2 else f"expected {n} points of dimension {dim}.")
-                    raise AssertionError(f"check_expand: n={n}, D={dim}: expected shape {tuple(want.shape)}, got {tuple(got.shape)}.\nHint: {hint}")
-                if not torch.allclose(got, want, atol=1e-6):
-                    raw = expand(torch.stack([x_i, x_j]), torch.zeros(2, dtype=torch.long), n, normalize=False).embeddings[2:]
-                    if normalize and torch.allclose(got, raw, atol=1e-6):
-                        hint = "with normalize=True divide each synthetic point by its L2 norm."
-                    elif torch.allclose(got, raw.flip(0), atol=1e-6) or torch.allclose(got, F.normalize(raw.flip(0), dim=1), atol=1e-6):
-                        hint = "order the points from x_i towards x_j: k = 1 is closest to x_i."
-                    else:
-                        hint = "weights should be k/(n+1), k = 1..n: x_i + k/(n+1) (x_j − x_i)."
-                    raise AssertionError(f"check_expand: n={n}, D={dim}, normalize={normalize}: points differ from the reference "
-                                         f"(max error {float((got - want).abs().max()):.3g}).\nHint: {hint}")
-                count += 1
-    print(f"✓ check_expand: all {count} cases agree with the reference.")
-    return True
+    pairs = [(f"unit-norm pair, D={dim}", *F.normalize(torch.randn(2, dim, generator=generator, dtype=torch.float64), dim=1))
+             for dim in (2, 5)]
+    pairs.append(("unnormalised pair, D=3", *(3 * torch.randn(2, 3, generator=generator, dtype=torch.float64))))
+    cases = [Case(f"{name}, n={n}, normalize={normalize}", (x_i, x_j, n, normalize), {})
+             for name, x_i, x_j in pairs for n in (1, 2, 4, 0) for normalize in (True, False)]
+    return _run_check("check_expand", fn, _expand_pair, cases, POINTS, mistakes,
+                      "x_i + k/(n+1) (x_j − x_i) for k = 1..n, one point per row.")
 
 
 def check_expanded_distances(fn: Callable[[Tensor, int, int, int, float], Any]) -> bool:
-    """Check ``fn(sq_dist, i, j, k, w)``: ‖(1−w)x_i + w x_j − x_k‖² from squared distances only."""
-    generator = torch.Generator().manual_seed(1)
-    x = torch.randn(6, 7, generator=generator, dtype=torch.float64)
+    """Check ``fn(sq_dist, i, j, k, w)`` = ‖(1−w)x_i + w x_j − x_k‖² from squared distances only.
+
+    The identity is ‖s − x_k‖² = (1−w)D²_ik + w D²_jk − w(1−w)D²_ij (EE's Gram trick, Ko & Gu
+    2020, Sec. 3.3); the reference computes the point s explicitly instead.
+    """
+    x = torch.randn(6, 7, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     sq = pairwise_distances(x, squared=True)
-    cases = [(0, 1, 2, 0.5), (0, 1, 3, 1 / 3), (2, 4, 5, 0.25), (3, 5, 3, 0.5), (1, 2, 0, 0.9)]
-    for i, j, k, w in cases:
-        s = (1 - w) * x[i] + w * x[j]
-        want = float(((s - x[k]) ** 2).sum())
-        got = _as_float(fn(sq, i, j, k, w))
-        if not _close(got, want):
-            plus = (1 - w) * sq[i, k] + w * sq[j, k] + w * (1 - w) * sq[i, j]
-            hint = ("the cross term has a minus sign and weight w(1−w): (1−w)D²_ik + w D²_jk − w(1−w) D²_ij."
-                    if _close(got, float(plus)) else
-                    "start from s − x_k = (1−w)(x_i − x_k) + w(x_j − x_k) and expand the square; express x_iᵀx_j through D²_ij.")
-            raise AssertionError(f"check_expanded_distances: i={i}, j={j}, k={k}, w={w:.3f}: expected {want:.6f}, got {got:.6f}.\nHint: {hint}")
-    print(f"✓ check_expanded_distances: all {len(cases)} cases agree with the reference.")
+
+    def reference(sq_dist: Tensor, i: int, j: int, k: int, w: float) -> float:
+        return float(((1 - w) * x[i] + w * x[j] - x[k]).pow(2).sum())
+
+    def identity(i: int, j: int, k: int, w: float, *, ij: float = -1.0, ik: float = 1.0, jk: float = 1.0) -> Tensor:
+        return ik * (1 - w) * sq[i, k] + jk * w * sq[j, k] + ij * w * (1 - w) * sq[i, j]
+
+    mistakes = {
+        "the cross term has a minus sign and weight w(1−w): (1−w)D²_ik + w D²_jk − w(1−w)D²_ij.":
+            _gives(lambda s, i, j, k, w: identity(i, j, k, w, ij=1.0), NUMBER),
+        "return the *squared* distance ‖s − x_k‖², not its square root.":
+            _gives(lambda s, i, j, k, w: reference(s, i, j, k, w) ** 0.5, NUMBER),
+        "expanding the square leaves a cross term 2w(1−w)(x_i − x_k)ᵀ(x_j − x_k); express it "
+        "through D²_ik + D²_jk − D²_ij.":
+            _gives(lambda s, i, j, k, w: identity(i, j, k, w, ij=0.0, ik=1 - w, jk=w), NUMBER),
+    }
+    cases = [Case(f"i={i}, j={j}, k={k}, w={w:.3g}", (sq, i, j, k, w), {})
+             for i, j, k, w in ((0, 1, 2, 0.5), (0, 1, 3, 1 / 3), (2, 4, 5, 0.25), (1, 2, 0, 0.9),
+                                (3, 5, 3, 0.5), (0, 4, 2, 0.0), (0, 4, 2, 1.0))]
+    return _run_check("check_expanded_distances", fn, reference, cases, NUMBER, mistakes,
+                      "start from s − x_k = (1−w)(x_i − x_k) + w(x_j − x_k), expand the square, and write "
+                      "(x_i − x_k)ᵀ(x_j − x_k) with squared distances.")
+
+
+# --- for hidden tests: the student did not call the reference ---------------------------------
+
+
+def _globals_used(fn: types.FunctionType) -> Iterator[tuple[str, Any]]:
+    """(name, object) for every global and closure variable that ``fn``'s code refers to."""
+    codes = [fn.__code__]
+    while codes:
+        code = codes.pop()
+        for name in code.co_names:
+            if name in fn.__globals__:
+                yield name, fn.__globals__[name]
+        codes.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
+    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+        yield name, cell.cell_contents
+
+
+def _from_eelib(obj: Any) -> bool:
+    origin = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None)
+    return isinstance(origin, str) and (origin == "eelib" or origin.startswith("eelib."))
+
+
+def check_independent(fn: Callable[..., Any]) -> bool:
+    """Check that ``fn`` (and the notebook functions it calls) uses nothing from eelib.
+
+    Meant for hidden tests (``### BEGIN HIDDEN TESTS``): the self-checks compare a
+    student's function with eelib's reference, so a function that merely calls the
+    reference would pass them. This inspects the names the function's code refers to,
+    following the functions defined in the same notebook.
+
+    Raises
+    ------
+    TypeError
+        If ``fn`` is not a Python function.
+    AssertionError
+        Naming the eelib objects the function refers to.
+    """
+    if not isinstance(fn, types.FunctionType):
+        raise TypeError(f"fn must be a Python function, got {type(fn).__name__}")
+    found, seen, todo = set(), set(), [fn]
+    while todo:
+        current = todo.pop()
+        seen.add(current)
+        for name, obj in _globals_used(current):
+            if _from_eelib(obj):
+                found.add(name)
+            elif isinstance(obj, types.FunctionType) and obj.__globals__ is fn.__globals__ and obj not in seen:
+                todo.append(obj)
+    if found:
+        raise AssertionError(f"check_independent: {fn.__name__} uses {sorted(found)} from eelib; "
+                             "write the computation yourself with torch.")
+    print(f"✓ check_independent: {fn.__name__} does not use eelib.")
     return True
 
 
 __all__ = [
     "check_contrastive",
+    "check_independent",
     "check_expand",
     "check_expanded_distances",
     "check_lifted",

@@ -146,7 +146,8 @@ class Playground:
         Controls get the CSS class ``f"{css_prefix}-{name}"``, the figure's Output
         ``f"{css_prefix}-output"`` and the loss label ``f"{css_prefix}-loss-value"``.
     points, labels : Tensor, optional
-        The batch (default :func:`toy_points`).
+        The batch, both or neither (default :func:`toy_points`); :meth:`set_batch`
+        replaces it later.
     fixed : mapping, optional
         Hyperparameters passed to the loss but not shown as controls.
     """
@@ -157,7 +158,9 @@ class Playground:
         self.loss = resolve(loss)
         self.controls = dict(controls)
         self.fixed = dict(fixed or {})
-        if points is None or labels is None:
+        if (points is None) != (labels is None):
+            raise ValueError("points and labels must be given together (or neither, for toy_points())")
+        if points is None:
             points, labels = toy_points()
         self.points, self.labels = points, labels
         self.label = widgets.Label()
@@ -177,6 +180,13 @@ class Playground:
         plot_geometry(ax, self.points, self.labels, geometry)
         fig.tight_layout()
         return geometry, fig
+
+    def set_batch(self, points: Tensor, labels: Tensor) -> None:
+        """Replace the batch and redraw, e.g. when a control outside the loss changes its size."""
+        if len(points) != len(labels):
+            raise ValueError(f"points and labels must have the same length, got {len(points)} and {len(labels)}")
+        self.points, self.labels = points, labels
+        self.redraw()
 
     def redraw(self) -> None:
         """Re-render the figure and the loss label from the current control values."""

@@ -1,22 +1,53 @@
-"""Plots shared by the notebooks: distance heat maps and 2-D embedding views."""
+"""Plots shared by the notebooks: distance heat maps and 2-D embedding views.
+
+Every function draws into a given matplotlib ``Axes`` and returns nothing, so that a
+notebook (or a widget callback) decides the layout and when to render. Colours come from
+:mod:`eelib.style` (Okabe–Ito, colour-blind safe).
+"""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
+from matplotlib.collections import LineCollection
+from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
 from eelib.style import DISTANCE_CMAP, class_color
 
+#: At most this many class tick labels on a heat map axis.
+MAX_CLASS_TICKS = 12
 
-def _numpy(values: Tensor | np.ndarray) -> np.ndarray:
-    return values.detach().cpu().numpy() if isinstance(values, Tensor) else np.asarray(values)
+#: Colour of a highlighted pair (Okabe–Ito vermillion, the course's "red").
+HIGHLIGHT_COLOR = "#D55E00"
+
+
+def _numpy(values: Tensor | np.ndarray, name: str) -> np.ndarray:
+    if isinstance(values, Tensor):
+        return values.detach().cpu().numpy()
+    if isinstance(values, (np.ndarray, list, tuple)):
+        return np.asarray(values)
+    raise TypeError(f"{name} must be a torch.Tensor or a numpy array, got {type(values).__name__}")
+
+
+def _points_2d(points: Tensor | np.ndarray) -> np.ndarray:
+    array = _numpy(points, "points")
+    if array.ndim != 2 or array.shape[1] != 2:
+        raise ValueError(f"points must have shape (N, 2), got {array.shape}")
+    return array
+
+
+def _labels_for(labels: Tensor | np.ndarray, n_rows: int, what: str) -> np.ndarray:
+    array = _numpy(labels, "labels")
+    if array.shape != (n_rows,):
+        raise ValueError(f"labels must have shape ({n_rows},) to match {what}, got {array.shape}")
+    return array
 
 
 def class_order(labels: Tensor | np.ndarray) -> np.ndarray:
     """Indices that sort a batch by class, keeping batch order inside a class."""
-    return np.argsort(_numpy(labels), kind="stable")
+    return np.argsort(_numpy(labels, "labels"), kind="stable")
 
 
 def plot_distance_heatmap(
@@ -31,8 +62,9 @@ def plot_distance_heatmap(
     """Heat map of a pairwise-distance matrix ordered by class, like the EE paper's figure.
 
     Rows and columns are sorted by label, so positive pairs form the blocks on the
-    diagonal and everything off the blocks is a negative pair. Thin lines separate the
-    classes. Dark means close (viridis): hard negatives show as dark cells off the blocks.
+    diagonal and everything off the blocks is a negative pair. White lines separate the
+    classes and the ticks name them. Dark means close (viridis): hard negatives are dark
+    cells off the blocks.
 
     Parameters
     ----------
@@ -43,20 +75,37 @@ def plot_distance_heatmap(
     vmax : float, optional
         Upper end of the colour scale (fix it to compare several maps).
     colorbar : bool, default True
+
+    Raises
+    ------
+    ValueError
+        If ``distances`` is not square or ``labels`` does not have one entry per row.
     """
-    order = class_order(labels)
-    matrix = _numpy(distances)[np.ix_(order, order)]
-    sorted_labels = _numpy(labels)[order]
+    matrix = _numpy(distances, "distances")
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
+        raise ValueError(f"distances must be a square (N, N) matrix, got shape {matrix.shape}")
+    sorted_labels = _labels_for(labels, matrix.shape[0], "distances")
+    order = np.argsort(sorted_labels, kind="stable")
+    matrix, sorted_labels = matrix[np.ix_(order, order)], sorted_labels[order]
     image = ax.imshow(matrix, cmap=DISTANCE_CMAP, vmin=0.0, vmax=vmax, interpolation="nearest")
-    for edge in np.flatnonzero(np.diff(sorted_labels)) + 0.5:
+    edges = np.flatnonzero(np.diff(sorted_labels)) + 0.5
+    for edge in edges:
         ax.axhline(edge, color="white", linewidth=0.8)
         ax.axvline(edge, color="white", linewidth=0.8)
+    bounds = np.concatenate([[-0.5], edges, [len(sorted_labels) - 0.5]])
+    step = -(-(len(bounds) - 1) // MAX_CLASS_TICKS)  # ceil(classes / MAX_CLASS_TICKS): thin out many classes
+    centres = ((bounds[:-1] + bounds[1:]) / 2)[::step]
+    names = [str(label) for label in np.unique(sorted_labels)][::step]
+    ax.set_xticks(centres, names)
+    ax.set_yticks(centres, names)
     ax.set_title(title)
-    ax.set_xlabel("points, ordered by class")
-    ax.set_ylabel("points, ordered by class")
+    ax.set_xlabel("class (points ordered by class)")
+    ax.set_ylabel("class (points ordered by class)")
     ax.grid(False)
     if colorbar:
-        plt.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="Euclidean distance")
+        bar = plt.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="Euclidean distance")
+        bar.locator = MaxNLocator(5)
+        bar.update_ticks()
 
 
 def plot_points_2d(
@@ -68,7 +117,7 @@ def plot_points_2d(
     unit_circle: bool = True,
     title: str | None = None,
 ) -> None:
-    """Scatter 2-D embeddings coloured by class; synthetic points drawn hollow.
+    """Scatter 2-D embeddings coloured by class; synthetic points drawn hollow and dotted.
 
     Parameters
     ----------
@@ -76,13 +125,18 @@ def plot_points_2d(
     points : (N, 2) array
     labels : (N,) array
     synthetic : (N,) bool array, optional
-        Rows drawn as hollow markers (EE's synthetic points); the rest solid.
+        Rows drawn as hollow markers with a dotted edge (EE's synthetic points); the
+        rest solid.
     unit_circle : bool, default True
         Draw the unit circle on which L2-normalised embeddings live.
     title : str, optional
     """
-    points, labels = _numpy(points), _numpy(labels)
-    synthetic = np.zeros(len(labels), dtype=bool) if synthetic is None else _numpy(synthetic).astype(bool)
+    points = _points_2d(points)
+    labels = _labels_for(labels, len(points), "points")
+    if synthetic is None:
+        synthetic = np.zeros(len(labels), dtype=bool)
+    else:
+        synthetic = _labels_for(synthetic, len(points), "points").astype(bool)
     if unit_circle:
         angle = np.linspace(0, 2 * np.pi, 200)
         ax.plot(np.cos(angle), np.sin(angle), color="0.8", linewidth=1, zorder=0)
@@ -102,6 +156,69 @@ def plot_points_2d(
         ax.set_title(title)
 
 
+def draw_segments(
+    ax: Axes,
+    points: Tensor | np.ndarray,
+    pairs: Tensor | np.ndarray,
+    *,
+    color: str = "0.5",
+    linestyle: str | tuple = ":",
+    linewidth: float = 1.0,
+    alpha: float = 1.0,
+    label: str | None = None,
+) -> None:
+    """Draw one line segment per pair of rows (e.g. EE's same-class segments).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    points : (N, 2) array
+    pairs : (P, 2) int array
+        Row indices into ``points`` of each segment's two ends.
+    color, linestyle, linewidth, alpha
+        Line style, shared by all segments (one ``LineCollection``, fast to draw).
+    label : str, optional
+        Legend entry for the whole set of segments.
+    """
+    points = _points_2d(points)
+    pairs = _numpy(pairs, "pairs").astype(int).reshape(-1, 2)
+    if pairs.size and (pairs.min() < 0 or pairs.max() >= len(points)):
+        raise ValueError(f"pairs must index rows 0..{len(points) - 1} of points, got {pairs.min()}..{pairs.max()}")
+    lines = LineCollection(points[pairs], colors=color, linestyles=linestyle, linewidths=linewidth,
+                           alpha=alpha, zorder=1, label=label)
+    ax.add_collection(lines)
+
+
+def highlight_pair(
+    ax: Axes,
+    point_a: Tensor | np.ndarray,
+    point_b: Tensor | np.ndarray,
+    *,
+    label: str | None = None,
+    color: str = HIGHLIGHT_COLOR,
+) -> None:
+    """Mark a pair of points with rings and a double-headed arrow (e.g. the hardest negative pair).
+
+    The rings keep a very short pair visible, where the arrow alone would vanish.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    point_a, point_b : (2,) arrays
+    label : str, optional
+        Legend entry for the arrow.
+    color : str, default vermillion
+    """
+    a, b = _numpy(point_a, "point_a"), _numpy(point_b, "point_b")
+    if a.shape != (2,) or b.shape != (2,):
+        raise ValueError(f"point_a and point_b must be 2-D points of shape (2,), got {a.shape} and {b.shape}")
+    ax.annotate("", xy=tuple(b), xytext=tuple(a),
+                arrowprops={"arrowstyle": "<->", "color": color, "linewidth": 2.2, "shrinkA": 0, "shrinkB": 0},
+                zorder=4)
+    ax.scatter([a[0], b[0]], [a[1], b[1]], s=190, facecolor="none", edgecolor=color, linewidth=1.8, zorder=4,
+               label=label)
+
+
 def plot_embedding_pca(
     ax: Axes,
     embeddings: Tensor | np.ndarray,
@@ -116,7 +233,8 @@ def plot_embedding_pca(
     """
     from sklearn.decomposition import PCA
 
-    embeddings, labels = _numpy(embeddings), _numpy(labels)
+    embeddings = _numpy(embeddings, "embeddings")
+    labels = _labels_for(labels, len(embeddings), "embeddings")
     keep = np.isin(labels, np.unique(labels)[:max_classes])
     projected = PCA(n_components=2, random_state=0).fit_transform(embeddings[keep])
     for index, label in enumerate(np.unique(labels[keep])):
@@ -134,4 +252,5 @@ def figure_image_bytes(fig: plt.Figure) -> bytes:
     return bytes(fig.canvas.buffer_rgba())
 
 
-__all__ = ["class_order", "figure_image_bytes", "plot_distance_heatmap", "plot_embedding_pca", "plot_points_2d"]
+__all__ = ["HIGHLIGHT_COLOR", "class_order", "draw_segments", "figure_image_bytes", "highlight_pair",
+           "plot_distance_heatmap", "plot_embedding_pca", "plot_points_2d"]

@@ -63,3 +63,21 @@ def test_css_classes_for_the_browser_tests() -> None:
 def test_unknown_loss_is_named() -> None:
     with pytest.raises(ValueError, match="loss must be one of"):
         loss_geometry("arcface", *toy_points())
+
+
+def test_set_batch_redraws_with_the_new_batch() -> None:
+    slider = widgets.FloatSlider(value=0.0, min=0, max=0.5)
+    four_points, four_labels = toy_points(4, 2)
+    playground = loss_playground("npair", {"l2_reg": slider}, css_prefix="npair", points=four_points, labels=four_labels)
+    four = playground.label.value
+    points, labels = toy_points(6, 2)
+    playground.set_batch(points, labels)
+    expected = loss_geometry("npair", points, labels, l2_reg=0.0).loss
+    assert playground.label.value == f"loss = {expected:.4f}" != four
+    with pytest.raises(ValueError, match="same length"):
+        playground.set_batch(points, labels[:-1])
+
+
+def test_points_without_labels_is_refused() -> None:
+    with pytest.raises(ValueError, match="points and labels must be given together"):
+        loss_playground("contrastive", {}, css_prefix="c", points=toy_points()[0])

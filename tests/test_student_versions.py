@@ -30,6 +30,7 @@ def test_exercises_exist_in_notebooks_02_to_09() -> None:
 
 
 def _solution_lines(nb: nbformat.NotebookNode) -> set[str]:
+    """Every line of every solution block, except short generic ones (``else:``, ``)``)."""
     lines = set()
     for cell in nb.cells:
         if cell.metadata.get("nbgrader", {}).get("solution"):
@@ -68,6 +69,75 @@ def test_transformation_keeps_indentation_and_surroundings() -> None:
         "def f(x):\n    y = 1\n    # YOUR CODE HERE\n    raise NotImplementedError()\n# after")
     answer = "Intro.\n### BEGIN SOLUTION\nThe answer.\n### END SOLUTION"
     assert tool.student_source(answer, "markdown") == "Intro.\nYOUR ANSWER HERE"
+
+
+def test_a_solution_cell_without_markers_is_replaced_whole_and_unbalanced_markers_fail() -> None:
+    assert tool.student_source("x = 42", "code") == "# YOUR CODE HERE\nraise NotImplementedError()"
+    assert tool.student_source("The answer is 42.", "markdown") == "YOUR ANSWER HERE"
+    with pytest.raises(ValueError, match="unbalanced"):
+        tool.student_source("### BEGIN SOLUTION\nx = 42", "code")
+
+
+def _meta(**fields) -> dict:
+    return {"nbgrader": {"schema_version": 3, "locked": False, "points": 0, "task": False, **fields}}
+
+
+def _course(folder: Path) -> tuple[Path, Path]:
+    """A small solution course: one notebook with exercises, one without."""
+    source, target = folder / "notebooks", folder / "student" / "notebooks"
+    source.mkdir(parents=True)
+    exercise = nbformat.v4.new_code_cell(
+        "import math\n\ndef area(r):\n    ### BEGIN SOLUTION\n    return math.pi * r**2\n    ### END SOLUTION\n\nprint('ok')",
+        metadata=_meta(grade_id="ex1-solution", solution=True, grade=False))
+    check = nbformat.v4.new_code_cell(
+        "assert area(1) > 3\n### BEGIN HIDDEN TESTS\nassert abs(area(2) - 12.566) < 1e-3\n### END HIDDEN TESTS",
+        metadata=_meta(grade_id="ex1-check", solution=False, grade=True, locked=True, points=1))
+    answer = nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nBecause the area grows with r².\n### END SOLUTION",
+                                           metadata=_meta(grade_id="ex2-answer", solution=True, grade=True, points=1))
+    intro = nbformat.v4.new_code_cell("x = 1", outputs=[nbformat.v4.new_output("stream", text="1\n")], execution_count=3)
+    with_exercises = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title"), intro, exercise, check, answer])
+    without = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Tour"), nbformat.v4.new_code_cell("y = 2")])
+    (source / "01_exercises.ipynb").write_text(tool.render(with_exercises), encoding="utf-8")
+    (source / "00_tour.ipynb").write_text(tool.render(without), encoding="utf-8")
+    return source, target
+
+
+def test_the_script_on_a_small_course(tmp_path: Path, monkeypatch, capsys) -> None:
+    source, target = _course(tmp_path)
+    monkeypatch.setattr(tool, "SOURCE", source)
+    monkeypatch.setattr(tool, "TARGET", target)
+    assert tool.main(["--check"]) == 1  # nothing generated yet
+    assert tool.main([]) == 0 and tool.main(["--check"]) == 0
+
+    assert (target / "00_tour.ipynb").read_bytes() == (source / "00_tour.ipynb").read_bytes()
+    cells = nbformat.read(target / "01_exercises.ipynb", as_version=4).cells
+    assert cells[1].outputs == [] and cells[1].execution_count is None
+    assert cells[2].source == ("import math\n\ndef area(r):\n    # YOUR CODE HERE\n    raise NotImplementedError()"
+                               "\n\nprint('ok')")
+    assert cells[3].source == "assert area(1) > 3"
+    assert cells[4].source == "YOUR ANSWER HERE"
+    assert [c.metadata for c in cells] == [c.metadata for c in nbformat.read(source / "01_exercises.ipynb", as_version=4).cells]
+
+    edited = nbformat.read(source / "00_tour.ipynb", as_version=4)
+    edited.cells[1].source = "y = 3"
+    (source / "00_tour.ipynb").write_text(tool.render(edited), encoding="utf-8")
+    (target / "99_orphan.ipynb").write_text("{}", encoding="utf-8")
+    capsys.readouterr()
+    assert tool.main(["--check"]) == 1
+    report = capsys.readouterr().out
+    assert "out of date" in report and "00_tour" in report and "99_orphan" in report
+    assert tool.main([]) == 0 and tool.main(["--check"]) == 0
+    assert not (target / "99_orphan.ipynb").exists()
+
+
+def test_the_script_refuses_unbalanced_markers(tmp_path: Path, monkeypatch) -> None:
+    source, target = _course(tmp_path)
+    broken = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "### BEGIN SOLUTION\nx = 1", metadata=_meta(grade_id="b", solution=True, grade=False))])
+    (source / "02_broken.ipynb").write_text(tool.render(broken), encoding="utf-8")
+    monkeypatch.setattr(tool, "SOURCE", source)
+    monkeypatch.setattr(tool, "TARGET", target)
+    assert tool.main([]) == 2 and not target.exists()
 
 
 def test_hidden_tests_are_removed_from_check_cells() -> None:

@@ -4,12 +4,14 @@ In ``notebooks/`` the exercises carry their solutions between nbgrader's markers
 script writes ``student/notebooks/``: in solution cells the lines between
 ``### BEGIN SOLUTION`` and ``### END SOLUTION`` become ``# YOUR CODE HERE`` and
 ``raise NotImplementedError()`` (code) or ``YOUR ANSWER HERE`` (markdown), keeping the
-indentation and everything outside the markers; ``### BEGIN HIDDEN TESTS`` …
+indentation and everything outside the markers (a solution cell without markers is
+replaced as a whole, as nbgrader does); ``### BEGIN HIDDEN TESTS`` …
 ``### END HIDDEN TESTS`` blocks are removed; outputs are stripped. Notebooks without
 exercises are copied unchanged, so the folder is a complete course.
 
 Usage: ``python tools/make_student_versions.py [--check]``. ``--check`` writes nothing and
-exits 1 when ``student/notebooks/`` differs from what would be generated now.
+exits 1 when ``student/notebooks/`` differs from what would be generated now. Both exit 2
+when a solution cell has unbalanced markers.
 """
 
 from __future__ import annotations
@@ -36,21 +38,40 @@ def _nbgrader(cell: nbformat.NotebookNode) -> dict:
 
 
 def student_source(source: str, cell_type: str) -> str:
-    """Replace every solution block of one cell's source by the stub for its cell type."""
-    def stub(match: re.Match) -> str:
-        return CODE_STUB.format(indent=match["indent"]) if cell_type == "code" else ANSWER_STUB
+    """Replace every solution block of one cell's source by the stub for its cell type.
 
-    return BLOCK.sub(stub, source).rstrip("\n")
+    A solution cell without markers is replaced as a whole, as nbgrader does.
+
+    Raises
+    ------
+    ValueError
+        If the markers are unbalanced (a BEGIN without its END, or the reverse).
+    """
+    def stub(indent: str) -> str:
+        return CODE_STUB.format(indent=indent) if cell_type == "code" else ANSWER_STUB
+
+    begins, ends = source.count("### BEGIN SOLUTION"), source.count("### END SOLUTION")
+    if begins != ends:
+        raise ValueError(f"unbalanced solution markers ({begins} BEGIN, {ends} END) in:\n{source}")
+    if begins == 0:
+        return stub("").rstrip("\n")
+    return BLOCK.sub(lambda match: stub(match["indent"]), source).rstrip("\n")
 
 
 def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """The student version of a notebook (a new object; ``nb`` is not modified)."""
+    """The student version of a notebook (a new object; ``nb`` is not modified).
+
+    Raises
+    ------
+    ValueError
+        If a solution cell has unbalanced markers (see :func:`student_source`).
+    """
     out = copy.deepcopy(nb)
     for cell in out.cells:
         meta = _nbgrader(cell)
         if meta.get("solution"):
             cell.source = student_source(cell.source, cell.cell_type)
-        if meta.get("grade") and cell.cell_type == "code":
+        if "### BEGIN HIDDEN TESTS" in cell.source:
             cell.source = HIDDEN.sub("", cell.source).rstrip("\n")
         if cell.cell_type == "code":
             cell.outputs = []
@@ -64,32 +85,42 @@ def has_exercises(nb: nbformat.NotebookNode) -> bool:
 
 
 def render(nb: nbformat.NotebookNode) -> str:
+    """The notebook as stored: nbformat's JSON and a final newline (as ``tools/strip_notebooks.py``)."""
     return nbformat.writes(nb) + "\n"
+
+
+def _shown(path: Path) -> str:
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="exit 1 if student/notebooks/ is out of date")
     args = parser.parse_args(argv)
-    expected = {path.name: render(student_notebook(nbformat.read(path, as_version=4)))
-                for path in sorted(SOURCE.glob("*.ipynb"))}
+    expected = {}
+    for path in sorted(SOURCE.glob("*.ipynb")):
+        try:
+            expected[path.name] = render(student_notebook(nbformat.read(path, as_version=4)))
+        except ValueError as error:
+            print(f"{_shown(path)}: {error}", file=sys.stderr)
+            return 2
     present = {path.name for path in TARGET.glob("*.ipynb")} if TARGET.exists() else set()
     stale = sorted(name for name, text in expected.items()
                    if not (TARGET / name).exists() or (TARGET / name).read_text(encoding="utf-8") != text)
     extra = sorted(present - set(expected))
     if args.check:
         for name in stale:
-            print(f"out of date: student/notebooks/{name}")
+            print(f"out of date: {_shown(TARGET / name)}")
         for name in extra:
-            print(f"no source notebook: student/notebooks/{name}")
+            print(f"no source notebook: {_shown(TARGET / name)}")
         return 1 if stale or extra else 0
     TARGET.mkdir(parents=True, exist_ok=True)
     for name in stale:
         (TARGET / name).write_text(expected[name], encoding="utf-8")
-        print(f"wrote student/notebooks/{name}")
+        print(f"wrote {_shown(TARGET / name)}")
     for name in extra:
         (TARGET / name).unlink()
-        print(f"removed student/notebooks/{name}")
+        print(f"removed {_shown(TARGET / name)}")
     return 0
 
 

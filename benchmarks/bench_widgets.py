@@ -1,0 +1,239 @@
+"""Time the widget callbacks of the course: the EE explorer and the loss playgrounds.
+
+Run by hand from the repository root (never collected by pytest)::
+
+    .venv/bin/python benchmarks/bench_widgets.py            # about 1 minute on 2 cores
+    .venv/bin/python benchmarks/bench_widgets.py --rounds 1 # one timed pass, ~35 s
+
+A *callback* is everything a control change costs in the kernel: the widget's pure update
+function (computation and matplotlib drawing) plus the PNG encoding that ``display(fig)``
+does through IPython's inline formatter. Sending the PNG to the browser is not included.
+The kernel is reproduced: an IPython shell with matplotlib-inline's formatters, one torch
+thread, the course's matplotlib style.
+
+- EE explorer (notebook 08): the real callback (a slider move on an
+  :class:`eelib.ee_explorer.Explorer`) for k = 0..10, with and without normalisation.
+  *First visit*: the state is computed and rendered (:func:`eelib.ee_explorer.update` plus
+  PNG encoding of both figures); *revisit*: the explorer re-sends the frame it kept (sending
+  it to the browser over the widget comm is not included). Also timed once: rendering all
+  22 states up front, as notebook 08 does with ``precompute=True``.
+- Loss playgrounds (notebooks 03 and 06, if :mod:`eelib.playground` exists):
+  ``Playground.update`` plus PNG encoding, for batch-hard/semi-hard/all triplet over a
+  margin sweep, and multi-similarity over sweeps of each of its four hyperparameters, with
+  the controls the notebooks use.
+
+The settings are visited round-robin (every setting once per round), so that load from
+other processes hits them alike. Prints a Markdown table (median and p90 per widget, in
+ms; goal: median <= 200 ms) and writes it to ``benchmarks/results/widgets.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime
+import importlib.util
+import io
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+from IPython.core.pylabtools import print_figure  # noqa: E402
+from matplotlib_inline.backend_inline import configure_inline_support  # noqa: E402
+
+from eelib.ee_explorer import MAX_K, Explorer  # noqa: E402
+from eelib.style import apply_course_style  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+GOAL_MS = 200.0
+EXPLORER = "EE explorer (nb 08), first visit of a state"
+EXPLORER_REVISIT = "EE explorer (nb 08), revisit of a state"
+
+
+class Callback(NamedTuple):
+    """A control change to time, after an untimed ``prepare`` (None: nothing to prepare)."""
+
+    prepare: Callable[[], None] | None
+    run: Callable[[], None]
+
+
+def kernel_like_shell() -> InteractiveShell:
+    """An IPython shell whose display formatter renders figures as the inline backend does."""
+    shell = InteractiveShell.instance()
+    configure_inline_support(shell, "inline")
+    return shell
+
+
+def show(fig: plt.Figure) -> None:
+    """Encode a figure as the inline backend does for ``display(fig)``, then close it."""
+    print_figure(fig, "png", bbox_inches="tight")
+    plt.close(fig)
+
+
+def explorer_callbacks(explorer: Explorer, *, first_visit: bool) -> dict[str, Callback]:
+    """One slider move per explorer state (k = 0..MAX_K, normalisation on and off).
+
+    The untimed preparation parks the slider away from k and sets the toggle;
+    ``first_visit`` also drops the frame the explorer kept for the state.
+    """
+
+    def callback(k: int, normalize: bool) -> Callback:
+        def prepare() -> None:
+            explorer.slider.value = MAX_K if k != MAX_K else 0
+            explorer.toggle.value = normalize
+            if first_visit:
+                explorer.frames.pop((k, normalize), None)
+
+        def run() -> None:
+            explorer.slider.value = k
+
+        return Callback(prepare, run)
+
+    return {f"k={k}, normalize={n}": callback(k, n) for n in (True, False) for k in range(MAX_K + 1)}
+
+
+def playground_callbacks() -> dict[str, dict[str, Callback]]:
+    """Callbacks of the triplet and MS playgrounds, built as notebooks 03 and 06 build them."""
+    import ipywidgets as widgets
+
+    from eelib.playground import loss_playground
+
+    triplet = loss_playground("triplet", {
+        "margin": widgets.FloatSlider(value=0.2, min=0.0, max=1.0, step=0.05),
+        "mining": widgets.Dropdown(options=["all", "semihard", "hardest"], value="hardest"),
+        "squared": widgets.Checkbox(value=False),
+    }, css_prefix="triplet")
+    ms = loss_playground("multi_similarity", {
+        "alpha": widgets.FloatSlider(value=2.0, min=0.5, max=10.0, step=0.5),
+        "beta": widgets.FloatSlider(value=50.0, min=1.0, max=60.0, step=1.0),
+        "base": widgets.FloatSlider(value=0.5, min=-0.5, max=1.0, step=0.05),
+        "epsilon": widgets.FloatSlider(value=0.1, min=0.0, max=1.0, step=0.05),
+    }, css_prefix="ms")
+
+    def callback(playground, **values: object) -> Callback:
+        def run() -> None:
+            _, fig = playground.update(**values)
+            show(fig)
+        return Callback(None, run)
+
+    triplet_settings = {f"{mining}, margin={m:.2f}": {"margin": m, "mining": mining, "squared": False}
+                        for mining in ("all", "semihard", "hardest") for m in (0.0, 0.1, 0.2, 0.5, 1.0)}
+    defaults = {"alpha": 2.0, "beta": 50.0, "base": 0.5, "epsilon": 0.1}
+    sweeps = {"alpha": (0.5, 2.0, 10.0), "beta": (1.0, 50.0, 60.0), "base": (-0.5, 0.5, 1.0),
+              "epsilon": (0.0, 0.1, 1.0)}
+    ms_settings = {f"{name}={value}": {**defaults, name: value} for name, values in sweeps.items() for value in values}
+    return {
+        "loss playground: triplet (nb 03)": {k: callback(triplet, **v) for k, v in triplet_settings.items()},
+        "loss playground: multi-similarity (nb 06)": {k: callback(ms, **v) for k, v in ms_settings.items()},
+    }
+
+
+class Timing(NamedTuple):
+    """Milliseconds of one call: wall clock, and CPU time of this process."""
+
+    wall_ms: float
+    cpu_ms: float
+
+
+def time_round_robin(callbacks: dict[str, Callback], rounds: int) -> dict[str, list[Timing]]:
+    """Timings of every call per setting: one warm-up pass, then ``rounds`` passes over all settings."""
+    times: dict[str, list[Timing]] = {label: [] for label in callbacks}
+    for round_index in range(rounds + 1):
+        for label, (prepare, run) in callbacks.items():
+            if prepare is not None:
+                prepare()
+            wall, cpu = time.perf_counter(), time.process_time()
+            run()
+            if round_index > 0:
+                times[label].append(Timing(1000 * (time.perf_counter() - wall), 1000 * (time.process_time() - cpu)))
+    return times
+
+
+def p90(values: list[float]) -> float:
+    """The 90th percentile, interpolating between order statistics (the maximum below 10 values)."""
+    if len(values) < 10:
+        return max(values)
+    return statistics.quantiles(values, n=10, method="inclusive")[-1]
+
+
+def ms(value: float) -> str:
+    """Milliseconds with one decimal, two below 1 ms."""
+    return f"{value:.2f}" if value < 1 else f"{value:.1f}"
+
+
+def table(results: dict[str, dict[str, list[Timing]]]) -> list[str]:
+    """Markdown rows: per widget, all calls pooled over its settings, and its slowest setting."""
+    lines = ["| widget | settings | calls | median ms (wall) | p90 ms (wall) | median ms (CPU) | p90 ms (CPU) "
+             f"| slowest setting, median wall ms | goal: median <= {GOAL_MS:.0f} ms (wall) |",
+             "|---|---:|---:|---:|---:|---:|---:|---|---|"]
+    for name, per_setting in results.items():
+        wall = [t.wall_ms for values in per_setting.values() for t in values]
+        cpu = [t.cpu_ms for values in per_setting.values() for t in values]
+        slowest = max(per_setting, key=lambda label: statistics.median(t.wall_ms for t in per_setting[label]))
+        slowest_ms = statistics.median(t.wall_ms for t in per_setting[slowest])
+        median = statistics.median(wall)
+        lines.append(f"| {name} | {len(per_setting)} | {len(wall)} | {ms(median)} | {ms(p90(wall))} "
+                     f"| {ms(statistics.median(cpu))} | {ms(p90(cpu))} | {slowest} ({ms(slowest_ms)}) "
+                     f"| {'met' if median <= GOAL_MS else 'MISSED'} |")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3, help="passes over all settings per widget (default 3)")
+    parser.add_argument("--out", type=Path, default=RESULTS / "widgets.md", help="Markdown file to write")
+    args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    torch.set_num_threads(1)
+    apply_course_style()
+    kernel_like_shell()
+
+    with contextlib.redirect_stdout(io.StringIO()):  # outside a kernel, display() prints
+        explorer = Explorer()
+        widgets_to_time = {EXPLORER: explorer_callbacks(explorer, first_visit=True),
+                           EXPLORER_REVISIT: explorer_callbacks(explorer, first_visit=False)}
+        if importlib.util.find_spec("eelib.playground") is not None:
+            widgets_to_time.update(playground_callbacks())
+        results = {name: time_round_robin(callbacks, args.rounds) for name, callbacks in widgets_to_time.items()}
+        wall, cpu = time.perf_counter(), time.process_time()
+        Explorer(precompute=True)
+        precompute_wall_s, precompute_cpu_s = time.perf_counter() - wall, time.process_time() - cpu
+
+    lines = [
+        "# Widget callback times",
+        "",
+        f"{datetime.date.today()}, {platform.machine()} ({os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f} at the end), {platform.python_implementation()} {platform.python_version()}, "
+        f"torch {torch.__version__} (1 thread), matplotlib {matplotlib.__version__}; {args.rounds} round(s) "
+        "after a warm-up pass. A call = the widget's update function (computation + drawing) + PNG "
+        "encoding of its figures, as `display(fig)` does (EE explorer: the whole slider callback). "
+        "Wall time includes waiting for a CPU on a shared machine; CPU time is this process's own "
+        "work, close to what a call costs on an idle core.",
+        "",
+        *table(results),
+        "",
+        f"Notebook 08 builds its explorer with `precompute=True` (outside CI): rendering all "
+        f"{2 * (MAX_K + 1)} states took {precompute_wall_s:.1f} s wall ({precompute_cpu_s:.1f} s CPU), "
+        "paid once when the cell runs; every slider move is then a revisit.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text, encoding="utf-8")
+    print(f"written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

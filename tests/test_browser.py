@@ -1,0 +1,290 @@
+"""The course as a student uses it: JupyterLab in headless Chromium, Run All, then the keyboard.
+
+Every notebook is opened in JupyterLab, run with Run All and must finish without an error
+output; a screenshot of each lands in ``docs/screenshots/``. The widgets of notebooks 00,
+03, 06 and 08 are then moved with the keyboard (or a dropdown), and the figures and labels
+must follow, with the numbers the widget shows checked against ``eelib`` computed here.
+A probe notebook first proves that the harness notices errors and changed images.
+
+Needs Debian's Chromium (``/usr/bin/chromium``): skipped without it, failed without it
+when ``CI=true``. Server, browser and page fixtures live in ``browser_support.py``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+from browser_support import (  # noqa: F401  (pytest fixtures, used by name)
+    browser,
+    browser_report,
+    lab_server,
+    memory_sampler,
+    page,
+)
+from browser_support import (
+    NOTEBOOK_DIR,
+    SCREENSHOT_DIR,
+    LabServer,
+    assert_same_picture,
+    error_outputs,
+    image_src,
+    kernel_stdout,
+    open_notebook,
+    png_size,
+    press_on_slider,
+    run_all_cells,
+    save_region_screenshot,
+    save_screenshot,
+    scroll_into_view,
+    text_of,
+    wait_for_new_image,
+    windowing_mode,
+)
+from eelib.ee_explorer import explore
+from eelib.playground import loss_geometry, toy_points
+
+DEFAULT_BUDGET_S = 60.0
+
+#: Notebooks with a widget test below; each of those tests also runs its whole notebook.
+WIDGET_NOTEBOOKS = {
+    "00_course_tour.ipynb": ("tour-slider", "tour-readout"),
+    "03_triplet_loss_and_mining.ipynb": ("triplet-margin", "triplet-mining", "triplet-output",
+                                         "triplet-loss-value"),
+    "06_multi_similarity_loss.ipynb": ("ms-alpha", "ms-beta", "ms-base", "ms-epsilon", "ms-output",
+                                       "ms-loss-value"),
+    "08_embedding_expansion.ipynb": ("ee-k-slider", "ee-normalize", "ee-view-2d", "ee-heatmap",
+                                     "ee-readout"),
+}
+OTHER_NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb") if p.name not in WIDGET_NOTEBOOKS)
+FIGURE_SELECTOR = ".jp-OutputArea-output img, .jp-OutputArea-output .jupyter-widgets"
+LOSS_LABEL = re.compile(r"^loss = (-?\d+\.\d{4})$")
+EE_READOUT = re.compile(r"^k = (\d+) · hardest negative distance = (\d+\.\d{4})$")
+EE_DRAWERS = {"ee-view-2d": "draw_view", "ee-heatmap": "draw_heatmap"}
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+def run_timeout_s(name: str) -> float:
+    """Three times the notebook's declared time budget (as the execution test allows)."""
+    nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    return 3 * float(nb.metadata.get("eelib", {}).get("time_budget_s", DEFAULT_BUDGET_S))
+
+
+def run_notebook_cleanly(page: Any, server: LabServer, name: str) -> None:
+    """Open and Run All ``name``; assert every code cell ran without an error; screenshot it."""
+    open_notebook(page, server, name)
+    result = run_all_cells(page, run_timeout_s(name))
+    errors = error_outputs(page)
+    assert not errors, f"{name} shows errors in JupyterLab:\n" + "\n\n".join(errors)
+    assert result.state["executed"] == result.state["code"], f"{name}: not every code cell ran: {result.state}"
+    scroll_into_view(page, FIGURE_SELECTOR)
+    save_screenshot(page, SCREENSHOT_DIR / name.replace(".ipynb", ".png"))
+
+
+def skip_unless_written(name: str) -> None:
+    if not (NOTEBOOK_DIR / name).is_file():
+        pytest.skip(f"notebooks/{name} is not written yet")
+
+
+def skip_unless_widgets(page: Any, name: str) -> None:
+    """Skip (after the notebook ran cleanly) when the agreed widget CSS classes are missing."""
+    missing = [css for css in WIDGET_NOTEBOOKS[name] if page.locator(f".{css}").count() == 0]
+    if missing:
+        pytest.skip(f"{name} ran cleanly but lacks the widget classes {missing}")
+
+
+def wait_for_text_change(page: Any, selector: str, old: str, timeout_s: float = 30.0) -> str:
+    """Wait until the text of ``selector`` differs from ``old``; return the new text."""
+    page.wait_for_function("([sel, old]) => document.querySelector(sel).textContent.trim() !== old",
+                           arg=[selector, old], timeout=timeout_s * 1000)
+    return text_of(page, selector)
+
+
+def kernel_png(page: Any, figure: str, setup: str = "") -> str:
+    """The PNG data URL of the figure that the expression ``figure`` makes in the notebook's kernel.
+
+    The figure is encoded by IPython's display formatter, as ``display(fig)`` in a widget
+    callback encodes it; ``setup`` runs first (imports).
+    """
+    code = (
+        f"{setup}\nimport matplotlib.pyplot as plt\nfrom IPython import get_ipython\n"
+        f"fig = {figure}\n"
+        "print('data:image/png;base64,' + get_ipython().display_formatter.format(fig)[0]['image/png'], end='')\n"
+        "plt.close(fig)\n"
+    )
+    return kernel_stdout(page, code).strip()
+
+
+def loss_label(page: Any, css: str) -> float:
+    text = text_of(page, f".{css}")
+    match = LOSS_LABEL.match(text)
+    assert match, f"the .{css} label reads {text!r}, expected 'loss = 0.1234'"
+    return float(match.group(1))
+
+
+def slider_value(page: Any, css: str) -> float:
+    """The number in a slider's readout (what the student sees next to the handle)."""
+    return float(text_of(page, f".{css} .widget-readout"))
+
+
+def is_checked(page: Any, css: str, default: bool) -> bool:
+    """The state of the checkbox with this CSS class, or ``default`` when there is none."""
+    box = page.locator(f".{css} input[type=checkbox]")
+    return box.is_checked() if box.count() else default
+
+
+def probe_notebook() -> nbformat.NotebookNode:
+    """A notebook with a slider redrawing a matplotlib figure, then a cell that fails."""
+    redraw = (
+        "import ipywidgets as widgets\n"
+        "import matplotlib.pyplot as plt\n"
+        "from IPython.display import display\n\n"
+        "slider = widgets.IntSlider(value=2, min=0, max=10, continuous_update=False)\n"
+        "slider.add_class('probe-slider')\n"
+        "out = widgets.Output()\n"
+        "out.add_class('probe-output')\n\n\n"
+        "def figure(k):\n"
+        "    fig, ax = plt.subplots(figsize=(3, 2))\n"
+        "    ax.plot(range(k + 2))\n"
+        "    return fig\n\n\n"
+        "def draw(change=None):\n"
+        "    fig = figure(slider.value)\n"
+        "    with out:\n"
+        "        out.clear_output(wait=True)\n"
+        "        display(fig)\n"
+        "    plt.close(fig)\n\n\n"
+        "slider.observe(draw, names='value')\n"
+        "draw()\n"
+        "widgets.VBox([slider, out])"
+    )
+    cells = [new_markdown_cell("# Browser-test probe"), new_code_cell(redraw),
+             new_code_cell("raise ValueError('deliberate probe error')"), new_code_cell("print('unreachable')")]
+    kernelspec = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
+    return new_notebook(cells=cells, metadata={"kernelspec": kernelspec})
+
+
+# --- tests ---------------------------------------------------------------------------------
+
+def test_harness_sees_errors_and_widget_changes(page: Any, lab_server: LabServer, tmp_path: Path) -> None:
+    """The detectors the other tests rely on fire: an error output, a new image, a readout."""
+    nbformat.write(probe_notebook(), lab_server.root / "browser_probe.ipynb")
+    open_notebook(page, lab_server, "browser_probe.ipynb")
+    assert windowing_mode(page) == "none", "the test settings did not reach JupyterLab"
+    result = run_all_cells(page, 120)
+    assert result.state["executed"] == 2, "Run All must stop at the failing cell"
+    errors = error_outputs(page)
+    assert errors and "ValueError: deliberate probe error" in errors[0]
+    assert any("Traceback" in e for e in errors[1:]), "the rendered traceback was not found on the page"
+    before = image_src(page, "probe-output")
+    with pytest.raises(AssertionError, match="broken"):
+        png_size(before[: len(before) // 2])
+    press_on_slider(page, "probe-slider", "ArrowRight")
+    after = wait_for_new_image(page, "probe-output", before)
+    assert slider_value(page, "probe-slider") == 3
+    redrawn = kernel_png(page, "figure(3)")
+    assert_same_picture(after, redrawn, "probe-k3", tmp_path)
+    with pytest.raises(AssertionError, match="differs"):
+        assert_same_picture(before, redrawn, "probe-k2-vs-k3", tmp_path)
+
+
+def test_course_tour_slider(page: Any, lab_server: LabServer) -> None:
+    name = "00_course_tour.ipynb"
+    skip_unless_written(name)
+    run_notebook_cleanly(page, lab_server, name)
+    skip_unless_widgets(page, name)
+    k, old = int(slider_value(page, "tour-slider")), text_of(page, ".tour-readout")
+    press_on_slider(page, "tour-slider", "ArrowRight")
+    assert wait_for_text_change(page, ".tour-readout", old) == f"the slider says k = {k + 1}; k² = {(k + 1) ** 2}"
+    assert slider_value(page, "tour-slider") == k + 1
+
+
+@pytest.mark.parametrize("name", OTHER_NOTEBOOKS, ids=lambda n: n.removesuffix(".ipynb"))
+def test_notebook_runs_in_jupyterlab(page: Any, lab_server: LabServer, name: str) -> None:
+    run_notebook_cleanly(page, lab_server, name)
+
+
+def test_triplet_playground(page: Any, lab_server: LabServer) -> None:
+    name = "03_triplet_loss_and_mining.ipynb"
+    skip_unless_written(name)
+    run_notebook_cleanly(page, lab_server, name)
+    skip_unless_widgets(page, name)
+    points, labels = toy_points()
+
+    def expected_loss() -> float:
+        mining = page.locator(".triplet-mining select").input_value()
+        return loss_geometry("triplet", points, labels, margin=slider_value(page, "triplet-margin"),
+                             mining=mining, squared=is_checked(page, "triplet-squared", False)).loss
+
+    scroll_into_view(page, ".triplet-margin")
+    image, loss = image_src(page, "triplet-output"), loss_label(page, "triplet-loss-value")
+    assert loss == pytest.approx(expected_loss(), abs=5e-5)
+    press_on_slider(page, "triplet-margin", "ArrowRight")
+    image = wait_for_new_image(page, "triplet-output", image)
+    wait_for_text_change(page, ".triplet-loss-value", f"loss = {loss:.4f}")
+    new_loss = loss_label(page, "triplet-loss-value")
+    assert new_loss == pytest.approx(expected_loss(), abs=5e-5)
+    current = page.locator(".triplet-mining select").input_value()
+    other = next(o for o in ("all", "semihard", "hardest") if o != current)
+    page.locator(".triplet-mining select").select_option(other)
+    wait_for_new_image(page, "triplet-output", image)
+    wait_for_text_change(page, ".triplet-loss-value", f"loss = {new_loss:.4f}")
+    assert loss_label(page, "triplet-loss-value") == pytest.approx(expected_loss(), abs=5e-5)
+
+
+def test_multi_similarity_playground(page: Any, lab_server: LabServer) -> None:
+    name = "06_multi_similarity_loss.ipynb"
+    skip_unless_written(name)
+    run_notebook_cleanly(page, lab_server, name)
+    skip_unless_widgets(page, name)
+    points, labels = toy_points()
+
+    def expected_loss() -> float:
+        values = {key: slider_value(page, f"ms-{key}") for key in ("alpha", "beta", "base", "epsilon")}
+        return loss_geometry("multi_similarity", points, labels, **values).loss
+
+    scroll_into_view(page, ".ms-alpha")
+    image, loss = image_src(page, "ms-output"), loss_label(page, "ms-loss-value")
+    assert loss == pytest.approx(expected_loss(), abs=5e-5)
+    press_on_slider(page, "ms-alpha", "ArrowRight")
+    wait_for_new_image(page, "ms-output", image)
+    wait_for_text_change(page, ".ms-loss-value", f"loss = {loss:.4f}")
+    assert loss_label(page, "ms-loss-value") == pytest.approx(expected_loss(), abs=5e-5)
+
+
+def test_embedding_expansion_k_slider(page: Any, lab_server: LabServer, tmp_path: Path) -> None:
+    name = "08_embedding_expansion.ipynb"
+    skip_unless_written(name)
+    run_notebook_cleanly(page, lab_server, name)
+    skip_unless_widgets(page, name)
+    scroll_into_view(page, ".ee-k-slider")
+    k_before = int(slider_value(page, "ee-k-slider"))
+    view, heatmap = image_src(page, "ee-view-2d"), image_src(page, "ee-heatmap")
+    press_on_slider(page, "ee-k-slider", "ArrowRight")
+    new_view = wait_for_new_image(page, "ee-view-2d", view)
+    new_heatmap = wait_for_new_image(page, "ee-heatmap", heatmap)
+    assert new_view != view and new_heatmap != heatmap
+    k = int(slider_value(page, "ee-k-slider"))
+    assert k == k_before + 1, "ArrowRight on the focused handle must move k by one step"
+    page.wait_for_function("([sel, k]) => document.querySelector(sel).textContent.startsWith(`k = ${k} `)",
+                           arg=[".ee-readout", k])
+    readout = text_of(page, ".ee-readout")
+    match = EE_READOUT.match(readout)
+    assert match, f"the readout reads {readout!r}, expected 'k = 3 · hardest negative distance = 0.4321'"
+    assert int(match.group(1)) == k, f"the readout says k = {match.group(1)}, the slider {k}"
+    normalize = is_checked(page, "ee-normalize", True)
+    expected = explore(k, normalize=normalize).hardest_distance
+    assert float(match.group(2)) == pytest.approx(expected, abs=5e-5)
+    for css, shown in (("ee-view-2d", new_view), ("ee-heatmap", new_heatmap)):
+        redrawn = kernel_png(page, f"{EE_DRAWERS[css]}(explore({k}, {normalize}))",
+                             setup="from eelib.ee_explorer import draw_heatmap, draw_view, explore")
+        assert_same_picture(shown, redrawn, f"{css}-k{k}", tmp_path)
+    # The readout label lies between the controls and the figures but spans the full width.
+    widget_area = [f".{css}" for css in WIDGET_NOTEBOOKS[name] if css != "ee-readout"]
+    save_region_screenshot(page, widget_area, SCREENSHOT_DIR / "08_k_slider.png")
+
