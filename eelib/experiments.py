@@ -26,9 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 import torch  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
@@ -463,6 +461,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    matplotlib.use("Agg")  # figures go to files; set here, not at import, so notebooks keep their backend
     torch.set_num_threads(args.threads)
     config = Config.quick() if args.quick else Config()
     overrides = {k: v for k, v in (("seeds", args.seeds), ("epochs", args.epochs), ("lr", args.lr),
