@@ -204,8 +204,9 @@ def expand(
 def expanded_inner_products(gram: Tensor, provenance: Provenance, *, normalize: bool = True) -> Tensor:
     """Inner products of the whole expanded batch from the originals' Gram matrix.
 
-    Computes ``K = A G Aᵀ`` with the two-non-zero rows of ``A`` applied by indexing,
-    then rescales synthetic rows and columns by ``1/‖x̄‖`` when ``normalize``. No
+    Computes ``K = A G Aᵀ`` with the two-non-zero rows of ``A`` applied by indexing.
+    With ``normalize`` each synthetic row of ``A`` is first divided by ``‖x̄‖``, read off
+    ``G`` as ``sqrt(v² G_aa + w² G_bb + 2 v w G_ab)`` (``v = 1 − w``). No
     D-dimensional work is done: this is why EE's extra distances are cheap
     (paper-notes §2.3).
 
@@ -216,26 +217,28 @@ def expanded_inner_products(gram: Tensor, provenance: Provenance, *, normalize: 
     provenance : Provenance
         From :func:`synthetic_provenance`.
     normalize : bool, default True
-        Put the synthetic points on the unit sphere: ``K̂ = C K C`` with
-        ``C = diag(1/sqrt(K_rr))`` on synthetic rows and 1 on original rows.
+        Put the synthetic points on the unit sphere (the originals are left as they are).
 
     Returns
     -------
     Tensor, shape (N, N)
         Equal (up to round-off) to ``E Eᵀ`` for ``E = expand(...).embeddings``.
     """
-    w = provenance.weight.to(gram.dtype)
     a, b = provenance.parent_a, provenance.parent_b
-    # index_select, not gram[a]: its backward is an index_add, much cheaper than the
-    # accumulating index_put of advanced indexing.
-    rows = (1 - w)[:, None] * gram.index_select(0, a) + w[:, None] * gram.index_select(0, b)
-    inner = (1 - w)[None, :] * rows.index_select(1, a) + w[None, :] * rows.index_select(1, b)
-    if not normalize:
-        return inner
-    norms = inner.diagonal().clamp_min(NORM_EPS**2).sqrt()  # max(‖x̄‖, eps), NaN-free gradient at 0
-    one = torch.ones((), dtype=gram.dtype, device=gram.device)
-    scale = torch.where(provenance.is_synthetic, 1.0 / norms, one)
-    return scale[:, None] * inner * scale[None, :]
+    w = provenance.weight.to(gram.dtype)  # coefficient of x_b
+    v = 1 - w  # coefficient of x_a
+    if normalize:
+        # Normalising a synthetic row only rescales its two coefficients by 1/‖x̄‖, and
+        # ‖x̄‖² = v² G_aa + w² G_bb + 2 v w G_ab needs three entries of G per row.
+        diagonal = gram.diagonal()
+        squared_norms = v * v * diagonal[a] + w * w * diagonal[b] + 2 * v * w * gram[a, b]
+        inverse_norms = squared_norms.clamp_min(NORM_EPS**2).rsqrt()  # 1 / max(‖x̄‖, eps)
+        scale = torch.where(provenance.is_synthetic, inverse_norms, torch.ones_like(inverse_norms))
+        v, w = v * scale, w * scale
+    # K = A G Aᵀ, A's two non-zeros per row applied by index_select (whose backward is
+    # an index_add, much cheaper than the accumulating index_put of gram[a]).
+    rows = v[:, None] * gram.index_select(0, a) + w[:, None] * gram.index_select(0, b)
+    return rows.index_select(1, a) * v[None, :] + rows.index_select(1, b) * w[None, :]
 
 
 def expanded_sets(provenance: Provenance, n_originals: int) -> Tensor:

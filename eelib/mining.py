@@ -67,9 +67,11 @@ def _reduce_over_sets(matrix: Tensor, sets: Tensor, measure: Measure) -> Tensor:
     """
     n_sets, width = sets.shape
     flat = sets.reshape(-1)
-    pick = torch.amin if measure == "squared_distance" else torch.amax
-    rows = pick(matrix.index_select(0, flat).view(n_sets, width, -1), dim=1)
-    return pick(rows.index_select(1, flat).view(n_sets, n_sets, width), dim=2)
+    # min/max with indices: their backward scatters into the one selected entry, cheaper
+    # than amin/amax's, which compares the whole input again to share ties.
+    pick = torch.min if measure == "squared_distance" else torch.max
+    rows = pick(matrix.index_select(0, flat).view(n_sets, width, -1), dim=1).values
+    return pick(rows.index_select(1, flat).view(n_sets, n_sets, width), dim=2).values
 
 
 def pair_matrices(
