@@ -6,8 +6,9 @@ Run by hand from the repository root (never collected by pytest)::
     .venv/bin/python benchmarks/bench_widgets.py --rounds 1 # one timed pass, ~35 s
 
 A *callback* is everything a control change costs in the kernel: the widget's pure update
-function (computation and matplotlib drawing) plus the PNG encoding that ``display(fig)``
-does through IPython's inline formatter. Sending the PNG to the browser is not included.
+function (computation and matplotlib drawing) plus the PNG encoding of its figures
+(:func:`eelib.viz.png_bundle`, one drawing pass, as both widgets do). Sending the PNG to
+the browser is not included.
 The kernel is reproduced: an IPython shell with matplotlib-inline's formatters, one torch
 thread, the course's matplotlib style.
 
@@ -18,7 +19,7 @@ thread, the course's matplotlib style.
   it to the browser over the widget comm is not included). Also timed once: rendering all
   22 states up front, as notebook 08 does with ``precompute=True``.
 - Loss playgrounds (notebooks 03 and 06, if :mod:`eelib.playground` exists):
-  ``Playground.update`` plus PNG encoding, for batch-hard/semi-hard/all triplet over a
+  ``Playground.update`` plus ``png_bundle``, as ``Playground.redraw`` does, for batch-hard/semi-hard/all triplet over a
   margin sweep, and multi-similarity over sweeps of each of its four hyperparameters, with
   the controls the notebooks use.
 
@@ -49,11 +50,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
-from IPython.core.pylabtools import print_figure  # noqa: E402
 from matplotlib_inline.backend_inline import configure_inline_support  # noqa: E402
 
 from eelib.ee_explorer import MAX_K, Explorer  # noqa: E402
 from eelib.style import apply_course_style  # noqa: E402
+from eelib.viz import png_bundle  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GOAL_MS = 200.0
@@ -76,8 +77,8 @@ def kernel_like_shell() -> InteractiveShell:
 
 
 def show(fig: plt.Figure) -> None:
-    """Encode a figure as the inline backend does for ``display(fig)``, then close it."""
-    print_figure(fig, "png", bbox_inches="tight")
+    """Encode a figure as the playground's redraw does, then close it."""
+    png_bundle(fig)
     plt.close(fig)
 
 
@@ -218,7 +219,7 @@ def main() -> None:
         f"{os.getloadavg()[0]:.1f} at the end), {platform.python_implementation()} {platform.python_version()}, "
         f"torch {torch.__version__} (1 thread), matplotlib {matplotlib.__version__}; {args.rounds} round(s) "
         "after a warm-up pass. A call = the widget's update function (computation + drawing) + PNG "
-        "encoding of its figures, as `display(fig)` does (EE explorer: the whole slider callback). "
+        "encoding of its figures in one drawing pass (`eelib.viz.png_bundle`, as the widgets do; EE explorer: the whole slider callback). "
         "Wall time includes waiting for a CPU on a shared machine; CPU time is this process's own "
         "work, close to what a call costs on an idle core.",
         "",

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from eelib.losses import LOSSES
 from eelib.style import class_color
-from eelib.viz import plot_points_2d
+from eelib.viz import plot_points_2d, png_bundle
 
 #: Size of the probe block appended to the embeddings; it shifts squared norms by ε² = 1e-12.
 PROBE_EPS = 1e-6
@@ -178,7 +178,7 @@ class Playground:
         geometry = loss_geometry(self.loss, self.points, self.labels, **self.fixed, **values)
         fig, ax = plt.subplots(figsize=(5.2, 4.6))
         plot_geometry(ax, self.points, self.labels, geometry)
-        fig.tight_layout()
+        fig.subplots_adjust(left=0.12, right=0.97, top=0.93, bottom=0.11)  # fixed: no layout pass per redraw
         return geometry, fig
 
     def set_batch(self, points: Tensor, labels: Tensor) -> None:
@@ -192,10 +192,11 @@ class Playground:
         """Re-render the figure and the loss label from the current control values."""
         geometry, fig = self.update(**{name: c.value for name, c in self.controls.items()})
         self.label.value = f"loss = {geometry.loss:.4f}"
+        data, metadata = png_bundle(fig)
+        plt.close(fig)
         with self.output:
             self.output.clear_output(wait=True)
-            display(fig)
-        plt.close(fig)
+            display(data, metadata=metadata, raw=True)
 
     def _ipython_display_(self) -> None:
         display(self.widget)

@@ -106,16 +106,18 @@ def wait_for_text_change(page: Any, selector: str, old: str, timeout_s: float = 
     return text_of(page, selector)
 
 
-def kernel_png(page: Any, figure: str, setup: str = "") -> str:
+def kernel_png(page: Any, figure: str, setup: str = "",
+               encoder: str = "get_ipython().display_formatter.format") -> str:
     """The PNG data URL of the figure that the expression ``figure`` makes in the notebook's kernel.
 
-    The figure is encoded by IPython's display formatter, as ``display(fig)`` in a widget
-    callback encodes it; ``setup`` runs first (imports).
+    ``encoder`` turns the figure into a (data, metadata) bundle: by default IPython's display
+    formatter, as ``display(fig)`` encodes it; the EE explorer's widget uses
+    ``eelib.viz.png_bundle``. ``setup`` runs first (imports).
     """
     code = (
         f"{setup}\nimport matplotlib.pyplot as plt\nfrom IPython import get_ipython\n"
         f"fig = {figure}\n"
-        "print('data:image/png;base64,' + get_ipython().display_formatter.format(fig)[0]['image/png'], end='')\n"
+        f"print('data:image/png;base64,' + {encoder}(fig)[0]['image/png'], end='')\n"
         "plt.close(fig)\n"
     )
     return kernel_stdout(page, code).strip()
@@ -282,7 +284,8 @@ def test_embedding_expansion_k_slider(page: Any, lab_server: LabServer, tmp_path
     assert float(match.group(2)) == pytest.approx(expected, abs=5e-5)
     for css, shown in (("ee-view-2d", new_view), ("ee-heatmap", new_heatmap)):
         redrawn = kernel_png(page, f"{EE_DRAWERS[css]}(explore({k}, {normalize}))",
-                             setup="from eelib.ee_explorer import draw_heatmap, draw_view, explore")
+                             setup="from eelib.ee_explorer import draw_heatmap, draw_view, explore\n"
+                                   "from eelib.viz import png_bundle", encoder="png_bundle")
         assert_same_picture(shown, redrawn, f"{css}-k{k}", tmp_path)
     # The readout label lies between the controls and the figures but spans the full width.
     widget_area = [f".{css}" for css in WIDGET_NOTEBOOKS[name] if css != "ee-readout"]
