@@ -32,7 +32,7 @@ from torch import Tensor, nn  # noqa: E402
 
 from eelib.data import DataSplit, PKSampler, load_digits_split, make_latent_classes, split_dataset  # noqa: E402
 from eelib.expansion import expand, synthetic_provenance  # noqa: E402
-from eelib.generators import time_training_steps  # noqa: E402
+from eelib.generators import median_ms, time_training_steps  # noqa: E402
 from eelib.losses import triplet_loss  # noqa: E402
 from eelib.metrics import evaluate_embeddings, recall_at_k  # noqa: E402
 from eelib.models import MLPEmbedder, SmallConvEmbedder, pretrained_backbone_embedder  # noqa: E402
@@ -306,16 +306,6 @@ def timing_table(config: Config, out: Path, threads: int = 1) -> dict:
     """Figure 5: EE generation vs loss time, and training steps of EE vs a generator baseline."""
     torch.manual_seed(0)
     torch.set_num_threads(threads)  # set here again: importing umap/numba can change it
-
-    def median_ms(fn, repeats: int = 200) -> float:
-        for _ in range(10):
-            fn()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-        return 1000 * statistics.median(times)
 
     x = torch.nn.functional.normalize(torch.randn(32, 512), dim=1)
     y = torch.arange(8).repeat_interleave(4)

@@ -15,7 +15,9 @@ a generator step can be measured next to an EE step on the same model and data
 
 from __future__ import annotations
 
+import statistics
 import time
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -119,6 +121,22 @@ class StepTiming(NamedTuple):
     parameters: int
 
 
+def median_ms(fn: Callable[[], object], *, repeats: int = 200, warmup: int = 10) -> float:
+    """Median wall time of ``fn()`` in milliseconds, after ``warmup`` untimed calls.
+
+    The median, not the mean, so that an interruption by another process on a shared
+    machine does not move the figure.
+    """
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times)
+
+
 def time_training_steps(model_factory, x: Tensor, y: Tensor, *, steps: int = 30, warmup: int = 5,
                         embedding_dim: int, n_synthetic: int = 2, seed: int = 0) -> list[StepTiming]:
     """Time triplet, EE + triplet and generator + triplet steps on the same batch.
@@ -140,30 +158,21 @@ def time_training_steps(model_factory, x: Tensor, y: Tensor, *, steps: int = 30,
     -------
     list of StepTiming
     """
-    def median_ms(step) -> float:
-        for _ in range(warmup):
-            step()
-        times = []
-        for _ in range(steps):
-            start = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - start)
-        return 1000 * sorted(times)[len(times) // 2]
-
     results = []
     for method, n in (("triplet (batch-hard)", 0), (f"EE (n = {n_synthetic}) + triplet", n_synthetic)):
         torch.manual_seed(seed)
         model = model_factory()
         optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
-        results.append(StepTiming(method, median_ms(lambda: ee_training_step(model, optimizer, x, y, n)),
-                                  count_parameters(model)))
+        step_ms = median_ms(lambda: ee_training_step(model, optimizer, x, y, n), repeats=steps, warmup=warmup)
+        results.append(StepTiming(method, step_ms, count_parameters(model)))
     torch.manual_seed(seed)
     model = model_factory()
     generator = TripletGenerator(embedding_dim)
     model_opt = torch.optim.Adam(model.parameters(), lr=1e-4)
     gen_opt = torch.optim.Adam(generator.parameters(), lr=1e-4)
     results.append(StepTiming("generator (DAML-style) + triplet",
-                              median_ms(lambda: generator_training_step(model, generator, model_opt, gen_opt, x, y)),
+                              median_ms(lambda: generator_training_step(model, generator, model_opt, gen_opt, x, y),
+                                        repeats=steps, warmup=warmup),
                               count_parameters(model) + count_parameters(generator)))
     return results
 
@@ -175,5 +184,6 @@ __all__ = [
     "generator_loss",
     "generator_training_step",
     "hardest_triplets",
+    "median_ms",
     "time_training_steps",
 ]

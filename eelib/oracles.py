@@ -144,32 +144,21 @@ def _hardest_pair(
     return pick(measure(a, b) for a in set_a for b in set_b)
 
 
-def _squared_distance_tables(
-    embeddings: Tensor, labels: Tensor, n_synthetic: int, normalize: bool
+def _pair_tables(
+    embeddings: Tensor, labels: Tensor, n_synthetic: int, normalize: bool, measure: str
 ) -> tuple[list[list[Tensor]], list[list[Tensor | None]]]:
-    """Squared distances for positives (originals) and negatives (mined over E(i) × E(k))."""
+    """Positives between originals, negatives mined over E(i) × E(k), by explicit loops.
+
+    ``measure`` is ``"squared_distance"`` (negatives: the minimum) or ``"inner_product"``
+    (negatives: the maximum).
+    """
+    fn, pick = (_squared_distance, min) if measure == "squared_distance" else (_inner, max)
     batch = embeddings.shape[0]
     sets = expanded_sets_loops(embeddings, labels, n_synthetic, normalize)
     y = labels.tolist()
-    positive = [[_squared_distance(embeddings[i], embeddings[j]) for j in range(batch)] for i in range(batch)]
+    positive = [[fn(embeddings[i], embeddings[j]) for j in range(batch)] for i in range(batch)]
     negative = [
-        [_hardest_pair(sets[i], sets[k], _squared_distance, min) if y[i] != y[k] else None
-         for k in range(batch)]
-        for i in range(batch)
-    ]
-    return positive, negative
-
-
-def _inner_product_tables(
-    embeddings: Tensor, labels: Tensor, n_synthetic: int, normalize: bool
-) -> tuple[list[list[Tensor]], list[list[Tensor | None]]]:
-    """Inner products for positives (originals) and negatives (max over E(i) × E(k))."""
-    batch = embeddings.shape[0]
-    sets = expanded_sets_loops(embeddings, labels, n_synthetic, normalize)
-    y = labels.tolist()
-    positive = [[_inner(embeddings[i], embeddings[j]) for j in range(batch)] for i in range(batch)]
-    negative = [
-        [_hardest_pair(sets[i], sets[k], _inner, max) if y[i] != y[k] else None for k in range(batch)]
+        [_hardest_pair(sets[i], sets[k], fn, pick) if y[i] != y[k] else None for k in range(batch)]
         for i in range(batch)
     ]
     return positive, negative
@@ -198,7 +187,7 @@ def contrastive_loss_loops(
     ``n_synthetic > 0`` a negative :math:`D_{ij}` is the closest pair of E(i) × E(j).
     """
     batch = embeddings.shape[0]
-    positive, negative = _squared_distance_tables(embeddings, labels, n_synthetic, normalize_synthetic)
+    positive, negative = _pair_tables(embeddings, labels, n_synthetic, normalize_synthetic, "squared_distance")
     y = labels.tolist()
     terms = []
     for i in range(batch):
@@ -232,7 +221,7 @@ def triplet_loss_loops(
     if mining not in ("all", "semihard", "hardest"):
         raise ValueError(f"mining must be 'all', 'semihard' or 'hardest', got {mining!r}")
     batch = embeddings.shape[0]
-    positive, negative = _squared_distance_tables(embeddings, labels, n_synthetic, normalize_synthetic)
+    positive, negative = _pair_tables(embeddings, labels, n_synthetic, normalize_synthetic, "squared_distance")
     d = (lambda sq: sq) if squared else _root
     y = labels.tolist()
     terms = []
@@ -280,7 +269,7 @@ def npair_loss_loops(
         raise ValueError("labels: the N-pair loss needs every class exactly twice")
     anchors = [m[0] for m in members.values()]
     positives = [m[1] for m in members.values()]
-    _, negative = _inner_product_tables(embeddings, labels, n_synthetic, normalize_synthetic)
+    _, negative = _pair_tables(embeddings, labels, n_synthetic, normalize_synthetic, "inner_product")
     count = len(anchors)
     one = embeddings.sum() * 0.0  # the exponent of the "1 +" inside the log, connected to the input
     terms = []
@@ -316,7 +305,7 @@ def lifted_structure_loss_loops(
     A batch without positive or negative pairs gives a gradient-carrying zero.
     """
     batch = embeddings.shape[0]
-    positive, negative = _squared_distance_tables(embeddings, labels, n_synthetic, normalize_synthetic)
+    positive, negative = _pair_tables(embeddings, labels, n_synthetic, normalize_synthetic, "squared_distance")
     y = labels.tolist()
     terms = []
     for i in range(batch):
@@ -361,7 +350,7 @@ def multi_similarity_loss_loops(
     E(i) × E(k), before the mining.
     """
     batch = embeddings.shape[0]
-    positive, negative = _inner_product_tables(embeddings, labels, n_synthetic, normalize_synthetic)
+    positive, negative = _pair_tables(embeddings, labels, n_synthetic, normalize_synthetic, "inner_product")
     y = labels.tolist()
     one = embeddings.sum() * 0.0  # the exponent of the "1 +" inside each log, connected to the input
     terms = []

@@ -4,6 +4,7 @@ Sections:
 1. Notebook resource report: every executed notebook records its wall time and peak
    memory; the table is printed at the end of the run (and written to the file named
    by ``EELIB_NOTEBOOK_REPORT`` when that variable is set).
+2. ``one_torch_thread``: a module-scoped fixture for test files on small tensors.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 
 # --- 1. Notebook resource report -------------------------------------------------------
 
@@ -46,3 +48,18 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     target = os.environ.get("EELIB_NOTEBOOK_REPORT")
     if target:
         Path(target).write_text("\n".join(_report_lines()) + "\n", encoding="utf-8")
+
+
+# --- 2. One torch thread ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Small tensors: one intra-op thread avoids thread contention on the shared CPUs.
+
+    Use with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

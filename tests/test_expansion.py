@@ -23,13 +23,7 @@ from eelib.expansion import (
 )
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one intra-op thread avoids thread contention on the shared CPUs."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make_batch(sizes: list[int], dim: int, *, seed: int = 0, shuffle: bool = False) -> tuple[Tensor, Tensor]:
