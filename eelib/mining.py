@@ -25,7 +25,13 @@ from torch import Tensor
 
 from eelib._validation import validate_batch, validate_n_synthetic
 from eelib.distances import squared_distances_from_gram
-from eelib.expansion import Provenance, expanded_inner_products, expanded_sets, synthetic_provenance
+from eelib.expansion import (
+    Provenance,
+    expanded_inner_products,
+    expanded_sets,
+    pair_within_classes,
+    synthetic_provenance,
+)
 
 Measure = Literal["squared_distance", "inner_product"]
 
@@ -126,7 +132,12 @@ def expansion_plan(labels: Tensor, n_synthetic: int) -> tuple[Provenance, Tensor
     """
     canonical: dict[int, int] = {}
     pattern = tuple(canonical.setdefault(label, len(canonical)) for label in labels.tolist())
-    return _expansion_plan(pattern, n_synthetic, labels.device)
+    try:
+        return _expansion_plan(pattern, n_synthetic, labels.device)
+    except ValueError:
+        # The plan sees canonical ids; pair the caller's labels so that the error names them.
+        pair_within_classes(labels)
+        raise
 
 
 @lru_cache(maxsize=128)

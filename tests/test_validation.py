@@ -124,6 +124,16 @@ def test_single_sample_class_error_lists_the_classes():
         expand(x, torch.tensor([0, 0, 1, 1, 2, 3]), 2)
 
 
+@pytest.mark.parametrize("entry", [name for name in LOSSES if name != "npair"])
+def test_single_sample_class_error_names_the_callers_labels(entry):
+    """The losses cache EE's plan under canonical ids (0, 1, ...); the error must still
+    name the labels the caller passed (9 and 3 here, not 2 and 3). N-pair rejects the
+    batch earlier, as not made of pairs."""
+    fn, kw = LOSSES[entry]
+    with pytest.raises(ValueError, match=r"class\(es\) \[3, 9\]"):
+        fn(good_batch()[0], torch.tensor([7, 7, 4, 4, 9, 3]), n_synthetic=1, **kw)
+
+
 # ------------------------------------------------------------------ hyperparameters
 
 BAD_HYPERPARAMETERS = [
