@@ -196,12 +196,11 @@ def hardest_negative_pairs(
     """
     validate_batch(embeddings, labels)
     n_synthetic = validate_n_synthetic(n_synthetic)
-    provenance = synthetic_provenance(labels, n_synthetic)
+    provenance, sets = expansion_plan(labels, n_synthetic)
     gram = embeddings @ embeddings.T
     expanded = expanded_inner_products(gram, provenance, normalize=normalize_synthetic)
     sq = squared_distances_from_gram(expanded)
     sq = sq.masked_fill(provenance.labels[:, None] == provenance.labels[None, :], float("inf"))
-    sets = expanded_sets(provenance, labels.shape[0])
     candidates = sq[sets]  # (B, L, N): rows of each anchor's expanded set
     flat = candidates.flatten(1).argmin(1)
     n_rows = sq.shape[1]
