@@ -19,9 +19,9 @@ thread, the course's matplotlib style.
   it to the browser over the widget comm is not included). Also timed once: rendering all
   22 states up front, as notebook 08 does with ``precompute=True``.
 - Loss playgrounds (notebooks 03 and 06, if :mod:`eelib.playground` exists):
-  ``Playground.update`` plus ``png_bundle``, as ``Playground.redraw`` does, for batch-hard/semi-hard/all triplet over a
-  margin sweep, and multi-similarity over sweeps of each of its four hyperparameters, with
-  the controls the notebooks use.
+  ``Playground.update`` plus ``png_bundle``, as ``Playground.redraw`` does, for
+  batch-hard/semi-hard/all triplet over a margin sweep, and multi-similarity over sweeps
+  of each of its four hyperparameters, with the controls the notebooks use.
 
 The settings are visited round-robin (every setting once per round), so that load from
 other processes hits them alike. Prints a Markdown table (median and p90 per widget, in
@@ -219,7 +219,8 @@ def main() -> None:
         f"{os.getloadavg()[0]:.1f} at the end), {platform.python_implementation()} {platform.python_version()}, "
         f"torch {torch.__version__} (1 thread), matplotlib {matplotlib.__version__}; {args.rounds} round(s) "
         "after a warm-up pass. A call = the widget's update function (computation + drawing) + PNG "
-        "encoding of its figures in one drawing pass (`eelib.viz.png_bundle`, as the widgets do; EE explorer: the whole slider callback). "
+        "encoding of its figures in one drawing pass (`eelib.viz.png_bundle`, as the widgets do; "
+        "EE explorer: the whole slider callback). "
         "Wall time includes waiting for a CPU on a shared machine; CPU time is this process's own "
         "work, close to what a call costs on an idle core.",
         "",
