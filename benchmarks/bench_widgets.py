@@ -7,7 +7,7 @@ Run by hand from the repository root (never collected by pytest)::
 
 A *callback* is everything a control change costs in the kernel: the widget's pure update
 function (computation and matplotlib drawing) plus the PNG encoding of its figures
-(:func:`eelib.viz.png_bundle`, one drawing pass, as both widgets do). Sending the PNG to
+(:func:`eelib.course.display.png_bundle`, one drawing pass, as both widgets do). Sending the PNG to
 the browser is not included.
 The kernel is reproduced: an IPython shell with matplotlib-inline's formatters, one torch
 thread, the course's matplotlib style.
@@ -52,9 +52,9 @@ import torch  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from matplotlib_inline.backend_inline import configure_inline_support  # noqa: E402
 
-from eelib.ee_explorer import MAX_K, Explorer  # noqa: E402
-from eelib.style import apply_course_style  # noqa: E402
-from eelib.viz import png_bundle  # noqa: E402
+from eelib.course.explorer import MAX_K, Explorer  # noqa: E402
+from eelib.course.style import apply_course_style  # noqa: E402
+from eelib.course.display import png_bundle  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GOAL_MS = 200.0
@@ -108,7 +108,7 @@ def playground_callbacks() -> dict[str, dict[str, Callback]]:
     """Callbacks of the triplet and MS playgrounds, built as notebooks 03 and 06 build them."""
     import ipywidgets as widgets
 
-    from eelib.playground import loss_playground
+    from eelib.course.playground import loss_playground
 
     triplet = loss_playground("triplet", {
         "margin": widgets.FloatSlider(value=0.2, min=0.0, max=1.0, step=0.05),
@@ -219,7 +219,7 @@ def main() -> None:
         f"{os.getloadavg()[0]:.1f} at the end), {platform.python_implementation()} {platform.python_version()}, "
         f"torch {torch.__version__} (1 thread), matplotlib {matplotlib.__version__}; {args.rounds} round(s) "
         "after a warm-up pass. A call = the widget's update function (computation + drawing) + PNG "
-        "encoding of its figures in one drawing pass (`eelib.viz.png_bundle`, as the widgets do; "
+        "encoding of its figures in one drawing pass (`eelib.course.display.png_bundle`, as the widgets do; "
         "EE explorer: the whole slider callback). "
         "Wall time includes waiting for a CPU on a shared machine; CPU time is this process's own "
         "work, close to what a call costs on an idle core.",

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
+import numpy as np
 import torch
+from numpy.typing import ArrayLike
 from torch import Tensor
 
 
@@ -108,3 +110,45 @@ def validate_positive(name: str, value: float) -> float:
     if value == 0:
         raise ValueError(f"{name} must be > 0, got {value}")
     return value
+
+
+def validate_positive_int(name: str, value: object) -> int:
+    """Check that a count or size is an integer >= 1 (numpy integers included) and return it.
+
+    ``bool`` is rejected although it is an ``int`` subclass: ``True`` is never meant as 1.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int, got {value!r} of type {type(value).__name__}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1, got {value}")
+    return int(value)
+
+
+def as_label_tensor(labels: Tensor | ArrayLike, name: str = "labels") -> Tensor:
+    """Return class labels as a non-empty 1-D int64 CPU tensor, or raise naming ``name``.
+
+    Parameters
+    ----------
+    labels : Tensor or array-like, shape (N,)
+        Integer labels (a tensor, a numpy array or a sequence).
+    name : str, default "labels"
+        The argument's name, for error messages.
+
+    Returns
+    -------
+    Tensor of int64, shape (N,)
+    """
+    if isinstance(labels, Tensor):
+        tensor = labels
+    else:
+        try:
+            tensor = torch.as_tensor(np.asarray(labels))
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name} must be a tensor or an array of integers, got {type(labels).__name__}") from error
+    if tensor.dim() != 1:
+        raise ValueError(f"{name} must be 1-D with shape (N,), got shape {tuple(tensor.shape)}")
+    if tensor.numel() == 0:
+        raise ValueError(f"{name} is empty: at least one sample is needed")
+    if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
+        raise TypeError(f"{name} must hold integers, got dtype {tensor.dtype}")
+    return tensor.to(device="cpu", dtype=torch.int64)

@@ -9,7 +9,7 @@ clustering. Everything here works without a network connection.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -19,24 +19,7 @@ from numpy.typing import ArrayLike
 from torch import Tensor
 from torch.utils.data import Sampler
 
-def _as_label_tensor(labels: Tensor | ArrayLike, name: str = "labels") -> Tensor:
-    """Return ``labels`` as a 1-D int64 CPU tensor, or raise naming ``name``."""
-    tensor = labels if isinstance(labels, Tensor) else torch.as_tensor(np.asarray(labels))
-    if tensor.dim() != 1:
-        raise ValueError(f"{name} must be 1-D with shape (N,), got shape {tuple(tensor.shape)}")
-    if tensor.numel() == 0:
-        raise ValueError(f"{name} is empty: at least one sample is needed")
-    if tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool:
-        raise TypeError(f"{name} must hold integers, got dtype {tensor.dtype}")
-    return tensor.to(device="cpu", dtype=torch.int64)
-
-
-def _check_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a positive int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be >= 1, got {value}")
-    return int(value)
+from eelib._validation import as_label_tensor, validate_positive_int
 
 
 # --- class splits ----------------------------------------------------------------------
@@ -76,7 +59,7 @@ def class_split(labels: Tensor | ArrayLike, n_train_classes: int | None = None) 
     ValueError
         If there are fewer than 2 classes or ``n_train_classes`` is out of range.
     """
-    labels = _as_label_tensor(labels)
+    labels = as_label_tensor(labels)
     classes = torch.unique(labels)
     if classes.numel() < 2:
         raise ValueError(
@@ -84,7 +67,7 @@ def class_split(labels: Tensor | ArrayLike, n_train_classes: int | None = None) 
         )
     if n_train_classes is None:
         n_train_classes = classes.numel() // 2
-    n_train_classes = _check_positive_int("n_train_classes", n_train_classes)
+    n_train_classes = validate_positive_int("n_train_classes", n_train_classes)
     if n_train_classes >= classes.numel():
         raise ValueError(
             f"n_train_classes must be less than the number of classes ({classes.numel()}) "
@@ -138,7 +121,7 @@ def split_dataset(
     DataSplit
     """
     x = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, dtype=torch.float32)
-    y = _as_label_tensor(y, "y")
+    y = as_label_tensor(y, "y")
     if x.shape[0] != y.shape[0]:
         raise ValueError(
             f"x has {x.shape[0]} rows but y has {y.shape[0]} labels; "
@@ -169,6 +152,118 @@ def load_digits_split() -> DataSplit:
 
     digits = load_digits()
     return split_dataset(digits.data / 16.0, digits.target)
+
+
+# --- small batches for examples, self-checks, tests and benchmarks ---------------------
+
+
+def random_batch(
+    class_sizes: Sequence[int],
+    dim: int,
+    *,
+    seed: int = 0,
+    shuffle: bool = False,
+    norm_range: tuple[float, float] = (1.0, 1.0),
+    scramble_labels: bool = False,
+    dtype: torch.dtype = torch.float64,
+) -> tuple[Tensor, Tensor]:
+    """A random batch of embeddings with a given class layout, deterministic for a seed.
+
+    Directions are uniform on the sphere; norms are uniform in ``norm_range`` (unit norm by
+    default, as an L2-normalising model gives).
+
+    Parameters
+    ----------
+    class_sizes : sequence of int
+        ``class_sizes[c]`` instances of class ``c``, written as contiguous blocks (the
+        official EE layout) unless ``shuffle``.
+    dim : int
+        Embedding dimension.
+    seed : int, default 0
+    shuffle : bool, default False
+        Permute the rows, so that classes are interleaved.
+    norm_range : (float, float), default (1.0, 1.0)
+        Bounds of the rows' norms; e.g. ``(0.5, 1.5)`` to check that a loss does not
+        normalise its input.
+    scramble_labels : bool, default False
+        Use the label values ``5, 8, 11, …`` in a random order instead of ``0, 1, 2, …``,
+        so that nothing may rely on labels being sorted or contiguous.
+    dtype : torch.dtype, default torch.float64
+
+    Returns
+    -------
+    x : Tensor, shape (sum(class_sizes), dim)
+    y : Tensor of int64, shape (sum(class_sizes),)
+
+    Examples
+    --------
+    >>> x, y = random_batch([2, 3], dim=4)
+    >>> x.shape, y.tolist()
+    (torch.Size([5, 4]), [0, 0, 1, 1, 1])
+    """
+    sizes = [validate_positive_int("class_sizes", size) for size in class_sizes]
+    if not sizes:
+        raise ValueError("class_sizes is empty: a batch needs at least one class")
+    dim = validate_positive_int("dim", dim)
+    low, high = norm_range
+    if not 0 <= low <= high:
+        raise ValueError(f"norm_range must be (low, high) with 0 <= low <= high, got {norm_range}")
+    generator = torch.Generator().manual_seed(seed)
+    ids = 3 * torch.randperm(len(sizes), generator=generator) + 5 if scramble_labels else torch.arange(len(sizes))
+    labels = torch.cat([torch.full((size,), int(ids[c])) for c, size in enumerate(sizes)])
+    directions = torch.randn(len(labels), dim, generator=generator, dtype=torch.float64)
+    norms = low + (high - low) * torch.rand(len(labels), 1, generator=generator, dtype=torch.float64)
+    x = directions / directions.norm(dim=1, keepdim=True).clamp_min(1e-12) * norms
+    if shuffle:
+        order = torch.randperm(len(labels), generator=generator)
+        x, labels = x[order], labels[order]
+    return x.to(dtype), labels
+
+
+def toy_batch(
+    angles: Sequence[Sequence[float]] | None = None,
+    *,
+    n_classes: int = 3,
+    per_class: int = 3,
+    on_circle: bool = True,
+    seed: int = 0,
+) -> tuple[Tensor, Tensor]:
+    """A small 2-D batch for pictures: points on (or around) the unit circle, in class blocks.
+
+    Parameters
+    ----------
+    angles : sequence of sequences of float, optional
+        ``angles[c]`` lists the angles (degrees) of class ``c``'s points. Without it, each
+        of ``n_classes`` classes gets ``per_class`` points at random angles within ±63° of
+        its centre, the centres evenly spread (loose clusters, deterministic for ``seed``).
+    n_classes, per_class : int, default 3
+        Used only without ``angles``.
+    on_circle : bool, default True
+        Unit-norm points (as an L2-normalising model gives); otherwise random radii in
+        [0.6, 1.4].
+    seed : int, default 0
+
+    Returns
+    -------
+    points : Tensor, shape (N, 2), float64
+    labels : Tensor of int64, shape (N,)
+    """
+    generator = torch.Generator().manual_seed(seed)
+    if angles is None:
+        n_classes = validate_positive_int("n_classes", n_classes)
+        per_class = validate_positive_int("per_class", per_class)
+        centres = torch.arange(n_classes, dtype=torch.float64) * (360.0 / n_classes)
+        jitter = 126.0 * (torch.rand(n_classes * per_class, generator=generator, dtype=torch.float64) - 0.5)
+        degrees = centres.repeat_interleave(per_class) + jitter
+        labels = torch.arange(n_classes).repeat_interleave(per_class)
+    else:
+        degrees = torch.tensor([a for group in angles for a in group], dtype=torch.float64)
+        labels = torch.tensor([c for c, group in enumerate(angles) for _ in group])
+    radians = degrees * (math.pi / 180.0)
+    radius = torch.ones_like(radians)
+    if not on_circle:
+        radius = 0.6 + 0.8 * torch.rand(len(radians), generator=generator, dtype=torch.float64)
+    return torch.stack([radius * torch.cos(radians), radius * torch.sin(radians)], dim=1), labels
 
 
 # --- generated glyphs ------------------------------------------------------------------
@@ -301,10 +396,10 @@ def make_glyphs(
         Class ids 0..n_classes−1; classes 0..n_classes/2−1 are the training half under
         :func:`class_split`.
     """
-    n_classes = _check_positive_int("n_classes", n_classes)
-    per_class = _check_positive_int("per_class", per_class)
-    image_size = _check_positive_int("image_size", image_size)
-    classes_per_family = _check_positive_int("classes_per_family", classes_per_family)
+    n_classes = validate_positive_int("n_classes", n_classes)
+    per_class = validate_positive_int("per_class", per_class)
+    image_size = validate_positive_int("image_size", image_size)
+    classes_per_family = validate_positive_int("classes_per_family", classes_per_family)
     if isinstance(difficulty, bool) or not isinstance(difficulty, (int, float)):
         raise TypeError(f"difficulty must be a number in [0, 1], got {difficulty!r}")
     if not 0.0 <= difficulty <= 1.0:
@@ -377,9 +472,9 @@ class PKSampler(Sampler[list[int]]):
         drop_last: bool = True,
     ) -> None:
         super().__init__()
-        labels = _as_label_tensor(labels)
-        self.classes_per_batch = _check_positive_int("classes_per_batch", classes_per_batch)
-        self.samples_per_class = _check_positive_int("samples_per_class", samples_per_class)
+        labels = as_label_tensor(labels)
+        self.classes_per_batch = validate_positive_int("classes_per_batch", classes_per_batch)
+        self.samples_per_class = validate_positive_int("samples_per_class", samples_per_class)
         self.drop_last = bool(drop_last)
         classes = torch.unique(labels)
         if classes.numel() < self.classes_per_batch:
@@ -453,7 +548,7 @@ def make_latent_classes(
     """
     for name, value in (("n_classes", n_classes), ("per_class", per_class),
                         ("signal_dim", signal_dim)):
-        _check_positive_int(name, value)
+        validate_positive_int(name, value)
     if isinstance(nuisance_dim, bool) or not isinstance(nuisance_dim, int) or nuisance_dim < 0:
         raise ValueError(f"nuisance_dim must be an int >= 0, got {nuisance_dim!r}")
     for name, value in (("within_class_std", within_class_std), ("nuisance_std", nuisance_std)):
@@ -477,5 +572,7 @@ __all__ = [
     "load_digits_split",
     "make_glyphs",
     "make_latent_classes",
+    "random_batch",
     "split_dataset",
+    "toy_batch",
 ]

@@ -11,8 +11,12 @@ where the expanded set E(i) holds original i and the synthetic points on its seg
 ``a · b`` instead. This is Ko & Gu's HNPM (Fig. 1: keep the closest pair between two
 classes' original and synthetic points) applied to every negative pair of originals.
 For batch-hard triplet it reproduces the official code exactly; for the other losses
-the paper's per-loss form is UNVERIFIED (paper-notes §1.6) and this rule is our choice.
-It never makes a loss easier: ``x_i ∈ E(i)``, so ``D̃(i, k) ≤ D(i, k)``.
+the paper's per-loss form is unverified (docs/paper.md §1.6) and this rule is our choice.
+Because ``x_i ∈ E(i)``, a mined negative is never farther than the original one,
+``D̃(i, k) ≤ D(i, k)``: every loss that only grows as a negative comes closer (contrastive,
+all and hardest triplet, N-pair, lifted, MS) can only grow with EE. Semi-hard triplet mining
+is the exception: a negative that EE makes hard leaves the semi-hard band and is no longer
+counted, so EE can lower that loss.
 """
 
 from __future__ import annotations
@@ -37,25 +41,29 @@ Measure = Literal["squared_distance", "inner_product"]
 
 
 class PairMatrices(NamedTuple):
-    """Everything a pair loss needs about one batch.
+    """Everything a pair loss needs about one batch: the seam through which EE reaches every loss.
 
     Attributes
     ----------
     positive : Tensor, shape (B, B)
         Measure between originals; read it on positive pairs.
     negative : Tensor, shape (B, B)
-        Measure for negative pairs: ``positive`` itself without EE, the hardest pair
-        between expanded sets with EE. Read it on negative pairs only.
+        Measure for negative pairs: the same matrix as ``positive`` when ``mined`` is
+        false, the hardest pair between expanded sets when it is true. Read it on
+        negative pairs only.
     same_label : Tensor of bool, shape (B, B)
         Positive pairs ``i ≠ j`` with ``y_i = y_j`` (diagonal excluded).
     different_label : Tensor of bool, shape (B, B)
         Negative pairs ``y_i ≠ y_k``.
+    mined : bool
+        Whether ``negative`` was mined over EE's expanded sets (``n_synthetic > 0``).
     """
 
     positive: Tensor
     negative: Tensor
     same_label: Tensor
     different_label: Tensor
+    mined: bool
 
 
 def label_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -108,17 +116,34 @@ def pair_matrices(
     """
     validate_batch(embeddings, labels)
     n_synthetic = validate_n_synthetic(n_synthetic)
+    return build_pair_matrices(embeddings, labels, n_synthetic=n_synthetic,
+                               normalize_synthetic=normalize_synthetic, measure=measure)
+
+
+def build_pair_matrices(
+    embeddings: Tensor,
+    labels: Tensor,
+    *,
+    n_synthetic: int,
+    normalize_synthetic: bool,
+    measure: Measure,
+) -> PairMatrices:
+    """:func:`pair_matrices` without the input checks, for a caller that has made them.
+
+    A loss that must check its batch's layout before anything else (N-pair's pairs) calls
+    :func:`eelib._validation.validate_batch` itself, then this.
+    """
     gram = embeddings @ embeddings.T
     positive = squared_distances_from_gram(gram) if measure == "squared_distance" else gram
     same_label, different_label = label_masks(labels)
     if n_synthetic == 0:
-        return PairMatrices(positive, positive, same_label, different_label)
+        return PairMatrices(positive, positive, same_label, different_label, mined=False)
     provenance, sets = expansion_plan(labels, n_synthetic)
     expanded = expanded_inner_products(gram, provenance, normalize=normalize_synthetic)
     if measure == "squared_distance":
         expanded = squared_distances_from_gram(expanded)
     negative = _reduce_over_sets(expanded, sets, measure)
-    return PairMatrices(positive, negative, same_label, different_label)
+    return PairMatrices(positive, negative, same_label, different_label, mined=True)
 
 
 def expansion_plan(labels: Tensor, n_synthetic: int) -> tuple[Provenance, Tensor]:
@@ -145,67 +170,3 @@ def _expansion_plan(labels: tuple[int, ...], n_synthetic: int, device: torch.dev
     label_tensor = torch.tensor(labels, dtype=torch.long, device=device)
     provenance = synthetic_provenance(label_tensor, n_synthetic)
     return provenance, expanded_sets(provenance, len(labels))
-
-
-def zero_loss(embeddings: Tensor) -> Tensor:
-    """A 0-dim zero that is connected to ``embeddings`` (its gradient is zero)."""
-    return embeddings.sum() * 0.0
-
-
-class HardestNegatives(NamedTuple):
-    """The hardest negative pair of every original anchor, found over the expanded batch.
-
-    Attributes
-    ----------
-    row, col : Tensor of int64, shape (B,)
-        Rows of the expanded batch (:func:`eelib.expansion.expand` layout): ``row`` is in
-        the anchor's expanded set E(i), ``col`` is any point of another class.
-    distance : Tensor, shape (B,)
-        Their Euclidean distance (``inf`` for an anchor without negatives).
-    involves_synthetic : Tensor of bool, shape (B,)
-        Whether either end of the pair is a synthetic point.
-    """
-
-    row: Tensor
-    col: Tensor
-    distance: Tensor
-    involves_synthetic: Tensor
-
-
-@torch.no_grad()
-def hardest_negative_pairs(
-    embeddings: Tensor, labels: Tensor, n_synthetic: int, *, normalize_synthetic: bool = True
-) -> HardestNegatives:
-    """Per anchor, the closest pair between its expanded set and another class (HNPM).
-
-    This is the pair whose distance :func:`pair_matrices` feeds to batch-hard triplet as
-    ``min_k D̃(i, k)``; here it is located, for plots and training statistics (e.g. the
-    share of hardest negatives that are synthetic).
-
-    Parameters
-    ----------
-    embeddings : Tensor, shape (B, D)
-    labels : Tensor of int, shape (B,)
-    n_synthetic : int
-        0 gives the plain hardest negative of each anchor.
-    normalize_synthetic : bool, default True
-
-    Returns
-    -------
-    HardestNegatives
-    """
-    validate_batch(embeddings, labels)
-    n_synthetic = validate_n_synthetic(n_synthetic)
-    provenance, sets = expansion_plan(labels, n_synthetic)
-    gram = embeddings @ embeddings.T
-    expanded = expanded_inner_products(gram, provenance, normalize=normalize_synthetic)
-    sq = squared_distances_from_gram(expanded)
-    sq = sq.masked_fill(provenance.labels[:, None] == provenance.labels[None, :], float("inf"))
-    candidates = sq[sets]  # (B, L, N): rows of each anchor's expanded set
-    flat = candidates.flatten(1).argmin(1)
-    n_rows = sq.shape[1]
-    row = sets.gather(1, (flat // n_rows)[:, None]).squeeze(1)
-    col = flat % n_rows
-    distance = sq[row, col].sqrt()
-    synthetic = provenance.is_synthetic
-    return HardestNegatives(row, col, distance, synthetic[row] | synthetic[col])

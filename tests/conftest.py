@@ -1,10 +1,12 @@
 """Shared pytest configuration.
 
 Sections:
-1. Notebook resource report: every executed notebook records its wall time and peak
-   memory; the table is printed at the end of the run (and written to the file named
+1. Tiers: every test carries exactly one of the markers registered in pyproject.toml
+   (doctests are unit tests); a test without one fails collection.
+2. Notebook resource report: every executed notebook records its CPU time, wall time and
+   peak memory; the table is printed at the end of the run (and written to the file named
    by ``EELIB_NOTEBOOK_REPORT`` when that variable is set).
-2. ``one_torch_thread``: a module-scoped fixture for test files on small tensors.
+3. ``one_torch_thread``: a module-scoped fixture for test files on small tensors.
 """
 
 from __future__ import annotations
@@ -14,26 +16,45 @@ from pathlib import Path
 
 import pytest
 import torch
+from _pytest.doctest import DoctestItem
 
-# --- 1. Notebook resource report -------------------------------------------------------
+# --- 1. Tiers ---------------------------------------------------------------------------
+
+TIERS = ("unit", "notebooks", "browser", "slow")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    untiered = []
+    for item in items:
+        if isinstance(item, DoctestItem):
+            item.add_marker(pytest.mark.unit)
+        tiers = {mark.name for mark in item.iter_markers() if mark.name in TIERS}
+        if len(tiers) != 1:
+            untiered.append(f"{item.nodeid}: {sorted(tiers) or 'no tier'}")
+    if untiered:
+        raise pytest.UsageError("every test needs exactly one tier marker " + str(TIERS) + ":\n  "
+                                + "\n  ".join(untiered))
+
+
+# --- 2. Notebook resource report ---------------------------------------------------------
 
 NOTEBOOK_RESULTS: list[dict[str, object]] = []
 
 
 @pytest.fixture(scope="session")
 def notebook_results() -> list[dict[str, object]]:
-    """Where notebook-execution tests append {"notebook", "seconds", "peak_mb", ...}."""
+    """Where notebook-execution tests append {"notebook", "cpu_s", "seconds", "peak_mb", ...}."""
     return NOTEBOOK_RESULTS
 
 
 def _report_lines() -> list[str]:
     lines = [
-        "| notebook | wall time (s) | budget (s) | peak memory (MB) | status |",
-        "|---|---:|---:|---:|---|",
+        "| notebook | CPU time (s) | CPU budget (s) | wall time (s) | peak memory (MB) | status |",
+        "|---|---:|---:|---:|---:|---|",
     ]
     for row in NOTEBOOK_RESULTS:
         lines.append(
-            f"| {row['notebook']} | {row['seconds']:.1f} | {row['budget_s']:.0f} "
+            f"| {row['notebook']} | {row['cpu_s']:.1f} | {row['budget_s']:.0f} | {row['seconds']:.1f} "
             f"| {row['peak_mb']:.0f} | {row['status']} |"
         )
     return lines
@@ -42,7 +63,7 @@ def _report_lines() -> list[str]:
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if not NOTEBOOK_RESULTS:
         return
-    terminalreporter.section("notebook wall time and peak memory")
+    terminalreporter.section("notebook CPU time, wall time and peak memory")
     for line in _report_lines():
         terminalreporter.write_line(line)
     target = os.environ.get("EELIB_NOTEBOOK_REPORT")
@@ -50,7 +71,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         Path(target).write_text("\n".join(_report_lines()) + "\n", encoding="utf-8")
 
 
-# --- 2. One torch thread ------------------------------------------------------------------
+# --- 3. One torch thread ------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -46,8 +46,11 @@ from browser_support import (
     wait_for_new_image,
     windowing_mode,
 )
-from eelib.ee_explorer import explore
-from eelib.playground import loss_geometry, toy_points
+from eelib.course.explorer import explore
+from eelib.analysis import loss_geometry
+from eelib.data import toy_batch
+
+pytestmark = pytest.mark.browser
 
 DEFAULT_BUDGET_S = 60.0
 
@@ -73,7 +76,7 @@ EE_DRAWERS = {"ee-view-2d": "draw_view", "ee-heatmap": "draw_heatmap"}
 def run_timeout_s(name: str) -> float:
     """Three times the notebook's declared time budget (as the execution test allows)."""
     nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
-    return 3 * float(nb.metadata.get("eelib", {}).get("time_budget_s", DEFAULT_BUDGET_S))
+    return 3 * float(nb.metadata.get("eelib", {}).get("cpu_budget_s", DEFAULT_BUDGET_S))
 
 
 def run_notebook_cleanly(page: Any, server: LabServer, name: str) -> None:
@@ -87,16 +90,15 @@ def run_notebook_cleanly(page: Any, server: LabServer, name: str) -> None:
     save_screenshot(page, SCREENSHOT_DIR / name.replace(".ipynb", ".png"))
 
 
-def skip_unless_written(name: str) -> None:
-    if not (NOTEBOOK_DIR / name).is_file():
-        pytest.skip(f"notebooks/{name} is not written yet")
+def assert_written(name: str) -> None:
+    """A notebook the browser tests look for must exist: a missing one is a regression, not a skip."""
+    assert (NOTEBOOK_DIR / name).is_file(), f"notebooks/{name} is missing"
 
 
-def skip_unless_widgets(page: Any, name: str) -> None:
-    """Skip (after the notebook ran cleanly) when the agreed widget CSS classes are missing."""
+def assert_widgets(page: Any, name: str) -> None:
+    """After the notebook ran cleanly, the agreed widget CSS classes must be on the page."""
     missing = [css for css in WIDGET_NOTEBOOKS[name] if page.locator(f".{css}").count() == 0]
-    if missing:
-        pytest.skip(f"{name} ran cleanly but lacks the widget classes {missing}")
+    assert not missing, f"{name} ran cleanly but lacks the widget classes {missing}"
 
 
 def wait_for_text_change(page: Any, selector: str, old: str, timeout_s: float = 30.0) -> str:
@@ -112,7 +114,7 @@ def kernel_png(page: Any, figure: str, setup: str = "",
 
     ``encoder`` turns the figure into a (data, metadata) bundle: by default IPython's display
     formatter, as ``display(fig)`` encodes it; the EE explorer's widget uses
-    ``eelib.viz.png_bundle``. ``setup`` runs first (imports).
+    ``eelib.course.display.png_bundle``. ``setup`` runs first (imports).
     """
     code = (
         f"{setup}\nimport matplotlib.pyplot as plt\nfrom IPython import get_ipython\n"
@@ -197,9 +199,9 @@ def test_harness_sees_errors_and_widget_changes(page: Any, lab_server: LabServer
 
 def test_course_tour_slider(page: Any, lab_server: LabServer) -> None:
     name = "00_course_tour.ipynb"
-    skip_unless_written(name)
+    assert_written(name)
     run_notebook_cleanly(page, lab_server, name)
-    skip_unless_widgets(page, name)
+    assert_widgets(page, name)
     k, old = int(slider_value(page, "tour-slider")), text_of(page, ".tour-readout")
     press_on_slider(page, "tour-slider", "ArrowRight")
     assert wait_for_text_change(page, ".tour-readout", old) == f"the slider says k = {k + 1}; k² = {(k + 1) ** 2}"
@@ -213,10 +215,10 @@ def test_notebook_runs_in_jupyterlab(page: Any, lab_server: LabServer, name: str
 
 def test_triplet_playground(page: Any, lab_server: LabServer) -> None:
     name = "03_triplet_loss_and_mining.ipynb"
-    skip_unless_written(name)
+    assert_written(name)
     run_notebook_cleanly(page, lab_server, name)
-    skip_unless_widgets(page, name)
-    points, labels = toy_points()
+    assert_widgets(page, name)
+    points, labels = toy_batch()
 
     def expected_loss() -> float:
         mining = page.locator(".triplet-mining select").input_value()
@@ -241,10 +243,10 @@ def test_triplet_playground(page: Any, lab_server: LabServer) -> None:
 
 def test_multi_similarity_playground(page: Any, lab_server: LabServer) -> None:
     name = "06_multi_similarity_loss.ipynb"
-    skip_unless_written(name)
+    assert_written(name)
     run_notebook_cleanly(page, lab_server, name)
-    skip_unless_widgets(page, name)
-    points, labels = toy_points()
+    assert_widgets(page, name)
+    points, labels = toy_batch()
 
     def expected_loss() -> float:
         values = {key: slider_value(page, f"ms-{key}") for key in ("alpha", "beta", "base", "epsilon")}
@@ -261,9 +263,9 @@ def test_multi_similarity_playground(page: Any, lab_server: LabServer) -> None:
 
 def test_embedding_expansion_k_slider(page: Any, lab_server: LabServer, tmp_path: Path) -> None:
     name = "08_embedding_expansion.ipynb"
-    skip_unless_written(name)
+    assert_written(name)
     run_notebook_cleanly(page, lab_server, name)
-    skip_unless_widgets(page, name)
+    assert_widgets(page, name)
     scroll_into_view(page, ".ee-k-slider")
     k_before = int(slider_value(page, "ee-k-slider"))
     view, heatmap = image_src(page, "ee-view-2d"), image_src(page, "ee-heatmap")
@@ -284,8 +286,8 @@ def test_embedding_expansion_k_slider(page: Any, lab_server: LabServer, tmp_path
     assert float(match.group(2)) == pytest.approx(expected, abs=5e-5)
     for css, shown in (("ee-view-2d", new_view), ("ee-heatmap", new_heatmap)):
         redrawn = kernel_png(page, f"{EE_DRAWERS[css]}(explore({k}, {normalize}))",
-                             setup="from eelib.ee_explorer import draw_heatmap, draw_view, explore\n"
-                                   "from eelib.viz import png_bundle", encoder="png_bundle")
+                             setup="from eelib.course.explorer import draw_heatmap, draw_view, explore\n"
+                                   "from eelib.course.display import png_bundle", encoder="png_bundle")
         assert_same_picture(shown, redrawn, f"{css}-k{k}", tmp_path)
     # The readout label lies between the controls and the figures but spans the full width.
     widget_area = [f".{css}" for css in WIDGET_NOTEBOOKS[name] if css != "ee-readout"]

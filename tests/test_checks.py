@@ -11,9 +11,11 @@ import torch
 import torch.nn.functional as F
 
 import eelib.losses
-from eelib import checks
+from eelib.course import checks
 from eelib.expansion import expand
 from eelib.losses import contrastive_loss, lifted_structure_loss, multi_similarity_loss, npair_loss, triplet_loss
+
+pytestmark = pytest.mark.unit
 
 # --- student-style building blocks ------------------------------------------------------
 

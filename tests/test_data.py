@@ -18,6 +18,8 @@ from eelib.data import (
     split_dataset,
 )
 
+pytestmark = pytest.mark.unit
+
 # --- class_split / split_dataset --------------------------------------------------------
 
 

@@ -12,7 +12,7 @@ from scipy.io import savemat
 from torch.utils.data import DataLoader
 
 from eelib.data import PKSampler
-from eelib.datasets import (
+from eelib.experiments.datasets import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     EvalTransform,
@@ -21,6 +21,8 @@ from eelib.datasets import (
     load_benchmark,
     to_normalized_tensor,
 )
+
+pytestmark = pytest.mark.unit
 
 IMAGES_PER_CLASS = 2
 

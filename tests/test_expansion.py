@@ -23,7 +23,7 @@ from eelib.expansion import (
 )
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def make_batch(sizes: list[int], dim: int, *, seed: int = 0, shuffle: bool = False) -> tuple[Tensor, Tensor]:

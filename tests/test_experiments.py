@@ -12,7 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
-from eelib.experiments import Config, class_distance_matrix, main, parse_args
+from eelib.analysis import class_distance_matrix
+from eelib.experiments.runner import Config, main, parse_args
+
+pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[1]
 

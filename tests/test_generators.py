@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from eelib.data import PKSampler, make_latent_classes
-from eelib.generators import TripletGenerator, generator_training_step, hardest_triplets, time_training_steps
-from eelib.models import MLPEmbedder
+from eelib.experiments.generators import TripletGenerator, generator_training_step, hardest_triplets, time_training_steps
+from eelib.experiments.models import MLPEmbedder
+
+pytestmark = pytest.mark.unit
 
 
 def _batch():

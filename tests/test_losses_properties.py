@@ -26,7 +26,7 @@ from eelib.losses import (
 )
 
 
-pytestmark = pytest.mark.usefixtures("one_torch_thread")
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("one_torch_thread")]
 
 
 # Every loss except N-pair, which needs batches made of pairs (handled separately).

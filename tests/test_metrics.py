@@ -25,6 +25,8 @@ from eelib.metrics import (
     recall_at_k,
 )
 
+pytestmark = pytest.mark.unit
+
 
 def random_set(n: int, dim: int, n_classes: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Random Gaussian embeddings with every class present at least twice."""

@@ -8,13 +8,15 @@ import pytest
 import torch
 from torch import nn
 
-from eelib.models import (
+from eelib.experiments.models import (
     BackboneEmbedder,
     MLPEmbedder,
     SmallConvEmbedder,
     count_parameters,
     pretrained_backbone_embedder,
 )
+
+pytestmark = pytest.mark.unit
 
 
 def unit_rows(x: torch.Tensor) -> bool:

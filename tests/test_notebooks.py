@@ -1,4 +1,9 @@
-"""Notebook hygiene and headless execution within each notebook's time and memory budget."""
+"""Notebook hygiene and headless execution within each notebook's CPU-time and memory budget.
+
+The budget is CPU time of the kernel and its child processes, not wall time: a busy
+machine slows a notebook down without making it do more work, and CI must not fail for
+that. Wall time is measured and printed next to it.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 DEFAULT_BUDGET_S = 60.0
 MEMORY_BUDGET_MB = 1536.0
 NAME_PATTERN = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
+
+pytestmark = pytest.mark.notebooks
 
 
 def test_the_course_has_notebooks() -> None:
@@ -51,11 +58,16 @@ def _peak_rss_mb(pid: int) -> float:
     return int(match.group(1)) / 1024 if match else 0.0
 
 
-class _TreeMemorySampler(threading.Thread):
-    """Peak of the summed RSS of a process and its descendants, sampled every 50 ms.
+def _cpu_seconds(times: psutil._common.pcputimes) -> float:
+    """User + system CPU time of a process, with that of its children it has waited for."""
+    return times.user + times.system + getattr(times, "children_user", 0.0) + getattr(times, "children_system", 0.0)
 
-    Catches memory in child processes (data loader workers, ``subprocess`` runs) that the
-    kernel's own high-water mark does not see.
+
+class _TreeSampler(threading.Thread):
+    """Peak summed RSS and total CPU time of a process and its descendants, sampled every 50 ms.
+
+    Catches memory and CPU in child processes (data loader workers, ``subprocess`` runs)
+    that the kernel's own counters do not see; a child that ends keeps its last sample.
     """
 
     def __init__(self, pid: int, interval_s: float = 0.05) -> None:
@@ -63,16 +75,23 @@ class _TreeMemorySampler(threading.Thread):
         self.process = psutil.Process(pid)
         self.interval_s = interval_s
         self.peak_mb = 0.0
+        self.cpu_by_pid: dict[int, float] = {}
         self._stop_event = threading.Event()
 
     def _sample(self) -> None:
         total = 0
         for proc in [self.process, *self.process.children(recursive=True)]:
             try:
-                total += proc.memory_info().rss
+                with proc.oneshot():
+                    total += proc.memory_info().rss
+                    self.cpu_by_pid[proc.pid] = _cpu_seconds(proc.cpu_times())
             except (psutil.NoSuchProcess, psutil.AccessDenied):
                 pass
         self.peak_mb = max(self.peak_mb, total / 2**20)
+
+    def cpu_seconds(self) -> float:
+        """CPU time of the whole tree so far (call after :meth:`stop`)."""
+        return sum(self.cpu_by_pid.values())
 
     def run(self) -> None:
         while not self._stop_event.is_set():
@@ -85,6 +104,7 @@ class _TreeMemorySampler(threading.Thread):
     def stop(self) -> float:
         self._stop_event.set()
         self.join()
+        self._sample()  # the final CPU time, while the kernel is still alive
         return self.peak_mb
 
 
@@ -100,7 +120,7 @@ def _error_outputs(nb: nbformat.NotebookNode) -> list[str]:
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_notebook_runs_within_budget(path: Path, tmp_path: Path, notebook_results: list, monkeypatch) -> None:
     nb = nbformat.read(path, as_version=4)
-    budget_s = float(nb.metadata.get("eelib", {}).get("time_budget_s", DEFAULT_BUDGET_S))
+    budget_s = float(nb.metadata.get("eelib", {}).get("cpu_budget_s", DEFAULT_BUDGET_S))
     # Run on a copy of the whole notebooks/ folder: files next to a notebook are there too,
     # and nothing the kernel writes (outputs, autosaves) lands in the repository.
     workdir = tmp_path / "notebooks"
@@ -111,12 +131,12 @@ def test_notebook_runs_within_budget(path: Path, tmp_path: Path, notebook_result
         nb, timeout=int(3 * budget_s), kernel_name="python3",
         resources={"metadata": {"path": str(workdir)}},
     )
-    row = {"notebook": path.name, "seconds": float("nan"), "budget_s": budget_s,
+    row = {"notebook": path.name, "cpu_s": float("nan"), "seconds": float("nan"), "budget_s": budget_s,
            "peak_mb": float("nan"), "status": "error"}
     notebook_results.append(row)
     with client.setup_kernel():
         pid = client.km.provisioner.process.pid
-        sampler = _TreeMemorySampler(pid)
+        sampler = _TreeSampler(pid)
         sampler.start()
         start = time.perf_counter()
         try:
@@ -125,10 +145,12 @@ def test_notebook_runs_within_budget(path: Path, tmp_path: Path, notebook_result
         finally:
             row["seconds"] = time.perf_counter() - start
             row["peak_mb"] = max(sampler.stop(), _peak_rss_mb(pid))
+            row["cpu_s"] = sampler.cpu_seconds()
     errors = _error_outputs(nb)
     assert not errors, f"{path.name} produced error outputs: {errors}"
-    ok_time = row["seconds"] <= budget_s
+    ok_time = row["cpu_s"] <= budget_s
     ok_memory = row["peak_mb"] <= MEMORY_BUDGET_MB
     row["status"] = "ok" if ok_time and ok_memory else "over budget"
-    assert ok_time, f"{path.name} took {row['seconds']:.1f} s, budget {budget_s:.0f} s"
+    assert ok_time, (f"{path.name} used {row['cpu_s']:.1f} s of CPU time (wall {row['seconds']:.1f} s), "
+                     f"budget {budget_s:.0f} s")
     assert ok_memory, f"{path.name} peaked at {row['peak_mb']:.0f} MB, budget {MEMORY_BUDGET_MB:.0f} MB"

@@ -11,6 +11,8 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.version import Version
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 # conda-forge names that differ from PyPI names

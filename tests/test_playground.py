@@ -8,15 +8,19 @@ import pytest
 import torch
 
 from eelib.losses import LOSSES
-from eelib.playground import loss_geometry, loss_playground, toy_points
-from eelib.viz import figure_image_bytes
+from eelib.analysis import loss_geometry
+from eelib.course.playground import loss_playground
+from eelib.data import toy_batch
+from eelib.course.figures import figure_image_bytes
+
+pytestmark = pytest.mark.unit
 
 matplotlib.use("Agg")
 
 
 @pytest.mark.parametrize("name", sorted(LOSSES))
 def test_gradient_is_autograd_and_weights_rebuild_it(name) -> None:
-    points, labels = toy_points(4, 2) if name == "npair" else toy_points()
+    points, labels = toy_batch(n_classes=4, per_class=2) if name == "npair" else toy_batch()
     geometry = loss_geometry(name, points, labels)
     x = points.clone().requires_grad_()
     LOSSES[name](x, labels).backward()
@@ -62,15 +66,15 @@ def test_css_classes_for_the_browser_tests() -> None:
 
 def test_unknown_loss_is_named() -> None:
     with pytest.raises(ValueError, match="loss must be one of"):
-        loss_geometry("arcface", *toy_points())
+        loss_geometry("arcface", *toy_batch())
 
 
 def test_set_batch_redraws_with_the_new_batch() -> None:
     slider = widgets.FloatSlider(value=0.0, min=0, max=0.5)
-    four_points, four_labels = toy_points(4, 2)
+    four_points, four_labels = toy_batch(n_classes=4, per_class=2)
     playground = loss_playground("npair", {"l2_reg": slider}, css_prefix="npair", points=four_points, labels=four_labels)
     four = playground.label.value
-    points, labels = toy_points(6, 2)
+    points, labels = toy_batch(n_classes=6, per_class=2)
     playground.set_batch(points, labels)
     expected = loss_geometry("npair", points, labels, l2_reg=0.0).loss
     assert playground.label.value == f"loss = {expected:.4f}" != four
@@ -80,4 +84,4 @@ def test_set_batch_redraws_with_the_new_batch() -> None:
 
 def test_points_without_labels_is_refused() -> None:
     with pytest.raises(ValueError, match="points and labels must be given together"):
-        loss_playground("contrastive", {}, css_prefix="c", points=toy_points()[0])
+        loss_playground("contrastive", {}, css_prefix="c", points=toy_batch()[0])

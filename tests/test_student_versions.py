@@ -20,10 +20,12 @@ WITH_EXERCISES = [p for p in SOURCES if tool.has_exercises(nbformat.read(p, as_v
 STUB = re.compile(r"raise NotImplementedError\(\)|YOUR ANSWER HERE")
 
 
+@pytest.mark.unit
 def test_student_versions_are_current() -> None:
     assert tool.main(["--check"]) == 0, "run: python tools/make_student_versions.py"
 
 
+@pytest.mark.unit
 def test_exercises_exist_in_notebooks_02_to_09() -> None:
     numbers = {p.name[:2] for p in WITH_EXERCISES}
     assert {"02", "03", "04", "05", "06", "07", "08"} <= numbers
@@ -39,6 +41,7 @@ def _solution_lines(nb: nbformat.NotebookNode) -> set[str]:
     return lines
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.stem)
 def test_student_version_holds_no_solution(path: Path) -> None:
     source = nbformat.read(path, as_version=4)
@@ -52,6 +55,7 @@ def test_student_version_holds_no_solution(path: Path) -> None:
         bool(c.metadata.get("nbgrader", {}).get("solution")) for c in source.cells)
 
 
+@pytest.mark.notebooks
 @pytest.mark.parametrize("path", WITH_EXERCISES, ids=lambda p: p.stem)
 def test_student_version_runs_up_to_its_first_exercise(path: Path, monkeypatch) -> None:
     monkeypatch.setenv("EELIB_CI", "1")
@@ -63,6 +67,7 @@ def test_student_version_runs_up_to_its_first_exercise(path: Path, monkeypatch) 
     client.execute()  # raises CellExecutionError on any error
 
 
+@pytest.mark.unit
 def test_transformation_keeps_indentation_and_surroundings() -> None:
     source = "def f(x):\n    y = 1\n    ### BEGIN SOLUTION\n    return x + y\n    ### END SOLUTION\n# after"
     assert tool.student_source(source, "code") == (
@@ -71,6 +76,7 @@ def test_transformation_keeps_indentation_and_surroundings() -> None:
     assert tool.student_source(answer, "markdown") == "Intro.\nYOUR ANSWER HERE"
 
 
+@pytest.mark.unit
 def test_a_solution_cell_without_markers_is_replaced_whole_and_unbalanced_markers_fail() -> None:
     assert tool.student_source("x = 42", "code") == "# YOUR CODE HERE\nraise NotImplementedError()"
     assert tool.student_source("The answer is 42.", "markdown") == "YOUR ANSWER HERE"
@@ -102,6 +108,7 @@ def _course(folder: Path) -> tuple[Path, Path]:
     return source, target
 
 
+@pytest.mark.unit
 def test_the_script_on_a_small_course(tmp_path: Path, monkeypatch, capsys) -> None:
     source, target = _course(tmp_path)
     monkeypatch.setattr(tool, "SOURCE", source)
@@ -130,6 +137,7 @@ def test_the_script_on_a_small_course(tmp_path: Path, monkeypatch, capsys) -> No
     assert not (target / "99_orphan.ipynb").exists()
 
 
+@pytest.mark.unit
 def test_the_script_refuses_unbalanced_markers(tmp_path: Path, monkeypatch) -> None:
     source, target = _course(tmp_path)
     broken = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
@@ -140,6 +148,7 @@ def test_the_script_refuses_unbalanced_markers(tmp_path: Path, monkeypatch) -> N
     assert tool.main([]) == 2 and not target.exists()
 
 
+@pytest.mark.unit
 def test_hidden_tests_are_removed_from_check_cells() -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
         "check(fn)\n### BEGIN HIDDEN TESTS\nassert secret()\n### END HIDDEN TESTS",

@@ -7,9 +7,11 @@ import torch
 
 from eelib.data import make_latent_classes, split_dataset
 from eelib.losses import triplet_loss
-from eelib.mining import hardest_negative_pairs
-from eelib.models import MLPEmbedder
-from eelib.train import embed, fit
+from eelib.analysis import hardest_negative_pairs
+from eelib.experiments.models import MLPEmbedder
+from eelib.experiments.train import embed, fit
+
+pytestmark = pytest.mark.unit
 
 
 @pytest.fixture(scope="module")

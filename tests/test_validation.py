@@ -20,6 +20,8 @@ from eelib.losses import (
     triplet_loss,
 )
 
+pytestmark = pytest.mark.unit
+
 LOSSES = {
     "contrastive": (contrastive_loss, {}),
     "triplet-all": (triplet_loss, {"mining": "all"}),

@@ -4,9 +4,17 @@ Every loss has the signature
 ``loss(embeddings, labels, *, n_synthetic=0, normalize_synthetic=True, **hyperparameters)``
 and returns a 0-dim differentiable tensor. With ``n_synthetic=0`` each is the original
 paper's formulation; with ``n_synthetic > 0`` negatives are mined from the expanded batch
-as described in :mod:`eelib.mining`.
+as described in :mod:`eelib.mining`. A loss that needs a particular batch layout declares
+it (:func:`batch_requirement`), so that a training loop can ask instead of guessing.
 """
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor
+
+from eelib.losses._common import BatchRequirement, batch_requirement
 from eelib.losses.contrastive import contrastive_loss
 from eelib.losses.lifted import lifted_structure_loss
 from eelib.losses.multi_similarity import multi_similarity_loss
@@ -21,10 +29,36 @@ LOSSES = {
     "multi_similarity": multi_similarity_loss,
 }
 
+LossFn = Callable[..., Tensor]
+
+
+def get_loss(loss: str | LossFn) -> LossFn:
+    """An eelib loss by its name in :data:`LOSSES`, or the given callable itself.
+
+    Raises
+    ------
+    ValueError
+        If ``loss`` is a string that names no loss.
+    TypeError
+        If ``loss`` is neither a string nor callable.
+    """
+    if isinstance(loss, str):
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable, got {loss!r}")
+        return LOSSES[loss]
+    if callable(loss):
+        return loss
+    raise TypeError(f"loss must be a loss name or a callable, got {type(loss).__name__}")
+
+
 __all__ = [
     "LOSSES",
     "TRIPLET_MINING",
+    "BatchRequirement",
+    "LossFn",
+    "batch_requirement",
     "contrastive_loss",
+    "get_loss",
     "lifted_structure_loss",
     "multi_similarity_loss",
     "npair_loss",

@@ -7,7 +7,8 @@ from torch import Tensor
 
 from eelib._validation import validate_non_negative
 from eelib.distances import euclidean_from_squared
-from eelib.mining import pair_matrices, zero_loss
+from eelib.losses._common import zero_loss
+from eelib.mining import pair_matrices
 
 
 def contrastive_loss(

@@ -7,7 +7,8 @@ from torch import Tensor
 
 from eelib._validation import validate_non_negative
 from eelib.distances import euclidean_from_squared
-from eelib.mining import pair_matrices, zero_loss
+from eelib.losses._common import zero_loss
+from eelib.mining import pair_matrices
 
 
 def lifted_structure_loss(
@@ -66,7 +67,7 @@ def lifted_structure_loss(
     if not bool(pm.same_label.any()) or not bool(pm.different_label.any()):
         return zero_loss(embeddings)
     d_pos = euclidean_from_squared(pm.positive)
-    d_neg = d_pos if pm.negative is pm.positive else euclidean_from_squared(pm.negative)
+    d_neg = euclidean_from_squared(pm.negative) if pm.mined else d_pos
     push = (margin - d_neg).masked_fill(~pm.different_label, float("-inf")).logsumexp(1)
     i, j = torch.nonzero(pm.same_label.triu(1), as_tuple=True)
     j_ij = torch.logaddexp(push[i], push[j]) + d_pos[i, j]

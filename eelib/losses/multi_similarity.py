@@ -6,14 +6,37 @@ import torch
 from torch import Tensor
 
 from eelib._validation import validate_non_negative, validate_positive
+from eelib.losses._common import log1p_sum_exp
 from eelib.mining import pair_matrices
 
 
-def _log1p_sum_exp(values: Tensor, keep: Tensor) -> Tensor:
-    """Row-wise ``log(1 + Σ_keep exp(values))``, stable for large values."""
-    masked = values.masked_fill(~keep, float("-inf"))
-    zero = torch.zeros(values.shape[0], 1, dtype=values.dtype, device=values.device)
-    return torch.cat([zero, masked], dim=1).logsumexp(1)
+@torch.no_grad()
+def ms_mining(similarity_pos: Tensor, similarity_neg: Tensor, same_label: Tensor, different_label: Tensor,
+              epsilon: float) -> tuple[Tensor, Tensor]:
+    r"""MS pair mining (Wang et al. 2019, Eq. 7–8): which pairs of every anchor the loss keeps.
+
+    For anchor i keep the negatives with :math:`S_{ik} + \epsilon > \min_{y_j = y_i} S_{ij}`
+    and the positives with :math:`S_{ij} - \epsilon < \max_{y_k \ne y_i} S_{ik}` (strict, as
+    pytorch-metric-learning's ``MultiSimilarityMiner``).
+
+    Parameters
+    ----------
+    similarity_pos, similarity_neg : Tensor, shape (B, B)
+        Similarities read on positive and on negative pairs (the same matrix without EE).
+    same_label, different_label : Tensor of bool, shape (B, B)
+        Positive pairs (diagonal excluded) and negative pairs.
+    epsilon : float
+        The mining margin.
+
+    Returns
+    -------
+    keep_pos, keep_neg : Tensor of bool, shape (B, B)
+    """
+    weakest_pos = similarity_pos.masked_fill(~same_label, float("inf")).amin(1, keepdim=True)
+    hardest_neg = similarity_neg.masked_fill(~different_label, float("-inf")).amax(1, keepdim=True)
+    keep_pos = same_label & (similarity_pos - epsilon < hardest_neg)
+    keep_neg = different_label & (similarity_neg + epsilon > weakest_pos)
+    return keep_pos, keep_neg
 
 
 def multi_similarity_loss(
@@ -83,11 +106,7 @@ def multi_similarity_loss(
         normalize_synthetic=normalize_synthetic, measure="inner_product",
     )
     sim_pos, sim_neg = pm.positive, pm.negative
-    with torch.no_grad():
-        weakest_pos = sim_pos.masked_fill(~pm.same_label, float("inf")).amin(1, keepdim=True)
-        hardest_neg = sim_neg.masked_fill(~pm.different_label, float("-inf")).amax(1, keepdim=True)
-        keep_neg = pm.different_label & (sim_neg + epsilon > weakest_pos)
-        keep_pos = pm.same_label & (sim_pos - epsilon < hardest_neg)
-    pos_term = _log1p_sum_exp(-alpha * (sim_pos - base), keep_pos) / alpha
-    neg_term = _log1p_sum_exp(beta * (sim_neg - base), keep_neg) / beta
+    keep_pos, keep_neg = ms_mining(sim_pos, sim_neg, pm.same_label, pm.different_label, epsilon)
+    pos_term = log1p_sum_exp(-alpha * (sim_pos - base), keep_pos) / alpha
+    neg_term = log1p_sum_exp(beta * (sim_neg - base), keep_neg) / beta
     return (pos_term + neg_term).mean()

@@ -6,8 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from eelib._validation import validate_batch, validate_non_negative
-from eelib.mining import pair_matrices
+from eelib._validation import validate_batch, validate_n_synthetic, validate_non_negative
+from eelib.losses._common import BatchRequirement, requires
+from eelib.mining import build_pair_matrices
 
 
 def npair_anchor_positive(labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -38,6 +39,7 @@ def npair_anchor_positive(labels: Tensor) -> tuple[Tensor, Tensor]:
     return anchors[by_first_appearance], positives[by_first_appearance]
 
 
+@requires(BatchRequirement(samples_per_class=2))
 def npair_loss(
     embeddings: Tensor,
     labels: Tensor,
@@ -86,13 +88,14 @@ def npair_loss(
     """
     l2_reg = validate_non_negative("l2_reg", l2_reg)
     validate_batch(embeddings, labels)
-    anchors, positives = npair_anchor_positive(labels)
-    pm = pair_matrices(
+    n_synthetic = validate_n_synthetic(n_synthetic)
+    anchors, positives = npair_anchor_positive(labels)  # the layout, checked before any expansion
+    pm = build_pair_matrices(
         embeddings, labels, n_synthetic=n_synthetic,
         normalize_synthetic=normalize_synthetic, measure="inner_product",
     )
     logits = pm.positive.index_select(0, anchors).index_select(1, positives)
-    if pm.negative is not pm.positive:  # EE: mined off-diagonal logits, original diagonal
+    if pm.mined:  # EE: mined off-diagonal logits, original diagonal
         eye = torch.eye(anchors.shape[0], dtype=torch.bool, device=embeddings.device)
         mined = pm.negative.index_select(0, anchors).index_select(1, positives)
         logits = torch.where(eye, logits, mined)

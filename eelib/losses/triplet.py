@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor
 
 from eelib._validation import validate_choice, validate_non_negative
 from eelib.distances import euclidean_from_squared
-from eelib.mining import pair_matrices, zero_loss
+from eelib.losses._common import zero_loss
+from eelib.mining import PairMatrices, pair_matrices
 
 #: Accepted values of ``mining``.
 TRIPLET_MINING = ("all", "semihard", "hardest")
@@ -76,15 +79,13 @@ def triplet_loss(
         d_pos, d_neg = pm.positive, pm.negative
     else:
         d_pos = euclidean_from_squared(pm.positive)
-        d_neg = d_pos if pm.negative is pm.positive else euclidean_from_squared(pm.negative)
+        d_neg = euclidean_from_squared(pm.negative) if pm.mined else d_pos
 
     if mining == "hardest":
-        valid = pm.same_label.any(1) & pm.different_label.any(1)
-        if not bool(valid.any()):
+        hard = batch_hard(pm, d_pos, d_neg)
+        if not bool(hard.valid.any()):
             return zero_loss(embeddings)
-        hardest_pos = d_pos.masked_fill(~pm.same_label, float("-inf")).amax(1)
-        hardest_neg = d_neg.masked_fill(~pm.different_label, float("inf")).amin(1)
-        return torch.relu(hardest_pos - hardest_neg + margin)[valid].mean()
+        return torch.relu(hard.positive - hard.negative + margin)[hard.valid].mean()
 
     positives, has_positive = _positives_per_anchor(pm.same_label)
     valid = has_positive[:, :, None] & pm.different_label[:, None, :]
@@ -95,6 +96,46 @@ def triplet_loss(
     if count == 0:
         return zero_loss(embeddings)
     return torch.where(valid, torch.relu(margin - gap), 0.0).sum() / count
+
+
+class BatchHard(NamedTuple):
+    """Per anchor, its farthest positive and its closest (possibly mined) negative.
+
+    Attributes
+    ----------
+    valid : Tensor of bool, shape (B,)
+        Anchors with at least one positive and one negative.
+    positive, negative : Tensor, shape (B,)
+        The two distances (meaningless where ``valid`` is false).
+    positive_index, negative_index : Tensor of int64, shape (B,)
+        The columns they come from.
+    """
+
+    valid: Tensor
+    positive: Tensor
+    negative: Tensor
+    positive_index: Tensor
+    negative_index: Tensor
+
+
+def batch_hard(pm: PairMatrices, d_pos: Tensor, d_neg: Tensor) -> BatchHard:
+    """Batch-hard selection (Hermans et al. 2017): the hardest positive and negative per anchor.
+
+    Parameters
+    ----------
+    pm : PairMatrices
+        For the pair masks.
+    d_pos, d_neg : Tensor, shape (B, B)
+        Distances (or any measure that grows with distance) on positive and negative pairs.
+
+    Returns
+    -------
+    BatchHard
+    """
+    valid = pm.same_label.any(1) & pm.different_label.any(1)
+    positive, positive_index = d_pos.masked_fill(~pm.same_label, float("-inf")).max(1)
+    negative, negative_index = d_neg.masked_fill(~pm.different_label, float("inf")).min(1)
+    return BatchHard(valid, positive, negative, positive_index, negative_index)
 
 
 def _positives_per_anchor(same_label: Tensor) -> tuple[Tensor, Tensor]:

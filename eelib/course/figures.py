@@ -2,22 +2,19 @@
 
 Every function draws into a given matplotlib ``Axes`` and returns nothing, so that a
 notebook (or a widget callback) decides the layout and when to render. Colours come from
-:mod:`eelib.style` (Okabe–Ito, colour-blind safe).
+:mod:`eelib.course.style` (Okabe–Ito, colour-blind safe).
 """
 
 from __future__ import annotations
 
-import base64
-
 import matplotlib.pyplot as plt
 import numpy as np
-from IPython.core.pylabtools import print_figure
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.ticker import MaxNLocator
 from torch import Tensor
 
-from eelib.style import DISTANCE_CMAP, class_color
+from eelib.course.style import DISTANCE_CMAP, class_color
 
 #: At most this many class tick labels on a heat map axis.
 MAX_CLASS_TICKS = 12
@@ -255,24 +252,5 @@ def figure_image_bytes(fig: plt.Figure) -> bytes:
     return bytes(fig.canvas.buffer_rgba())
 
 
-def png_bundle(fig: plt.Figure) -> tuple[dict[str, str], dict]:
-    """Encode a figure for ``display(data, metadata=..., raw=True)`` in one drawing pass.
-
-    ``display(fig)`` draws a figure twice: once to find its tight bounding box, once to
-    render it. The widget figures of the course have a fixed layout
-    (``fig.subplots_adjust``), so one pass at the figure's own size suffices; that saves
-    about 50 ms per figure and keeps the slider callbacks under 200 ms.
-
-    Returns
-    -------
-    data : dict
-        ``{"image/png": base64 text, "text/plain": repr}``, as IPython's formatter gives.
-    metadata : dict
-        Empty.
-    """
-    png = print_figure(fig, "png", bbox_inches=None)
-    return {"image/png": base64.b64encode(png).decode("ascii"), "text/plain": repr(fig)}, {}
-
-
-__all__ = ["HIGHLIGHT_COLOR", "class_order", "draw_segments", "figure_image_bytes", "highlight_pair", "png_bundle",
+__all__ = ["HIGHLIGHT_COLOR", "class_order", "draw_segments", "figure_image_bytes", "highlight_pair",
            "plot_distance_heatmap", "plot_embedding_pca", "plot_points_2d"]

@@ -19,7 +19,6 @@ rendered state.
 from __future__ import annotations
 
 import itertools
-import math
 from typing import NamedTuple
 
 import ipywidgets as widgets
@@ -29,10 +28,12 @@ import torch
 from IPython.display import display
 from torch import Tensor
 
+from eelib.analysis import hardest_negative_pairs
+from eelib.course.display import Bundle, png_bundle
+from eelib.course.figures import draw_segments, highlight_pair, plot_distance_heatmap, plot_points_2d
+from eelib.course.style import class_color
+from eelib.data import toy_batch as circle_batch
 from eelib.expansion import Expansion, expand, pair_within_classes
-from eelib.mining import hardest_negative_pairs
-from eelib.style import class_color
-from eelib.viz import draw_segments, highlight_pair, plot_distance_heatmap, plot_points_2d, png_bundle
 
 #: Largest k offered by the slider.
 MAX_K = 10
@@ -48,11 +49,7 @@ TOY_ANGLES = {0: (17.0, -60.0, -10.0, -19.0), 1: (148.0, 105.0, 198.0, 127.0), 2
 
 def toy_batch() -> tuple[Tensor, Tensor]:
     """The explorer's fixed batch: 12 unit vectors in 2-D (float64), three classes in blocks of four."""
-    angles = torch.tensor([a for c in sorted(TOY_ANGLES) for a in TOY_ANGLES[c]], dtype=torch.float64)
-    radians = angles * math.pi / 180
-    points = torch.stack([torch.cos(radians), torch.sin(radians)], dim=1)
-    labels = torch.tensor([c for c in sorted(TOY_ANGLES) for _ in TOY_ANGLES[c]])
-    return points, labels
+    return circle_batch([TOY_ANGLES[c] for c in sorted(TOY_ANGLES)])
 
 
 class ClassPair(NamedTuple):
@@ -120,7 +117,7 @@ def explore(k: int, normalize: bool = True, points: Tensor | None = None,
             labels: Tensor | None = None) -> ExplorerState:
     """Expand the toy batch (or the given one) and locate its hardest negative pair.
 
-    The hardest pair comes from :func:`eelib.mining.hardest_negative_pairs` (per anchor,
+    The hardest pair comes from :func:`eelib.analysis.hardest_negative_pairs` (per anchor,
     the closest pair between its expanded set and another class; here the closest over
     all anchors), i.e. the same HNPM the losses use.
 
@@ -240,10 +237,6 @@ def update(k: int, normalize: bool = True) -> tuple[ExplorerState, str, plt.Figu
     return state, readout_text(state), draw_view(state), draw_heatmap(state)
 
 
-#: A figure rendered for display: (data by MIME type, metadata), from :func:`eelib.viz.png_bundle`.
-Bundle = tuple[dict, dict]
-
-
 class Frame(NamedTuple):
     """One rendered state of the explorer: the readout text and both figures."""
 
@@ -260,7 +253,7 @@ class Explorer:
     handle takes ArrowRight/ArrowLeft; it updates on release (``continuous_update=False``).
 
     Each of the 22 states (k, normalise) is computed and rendered by :func:`update` and
-    :func:`eelib.viz.png_bundle` (one drawing pass; the layout is fixed) on its first
+    :func:`eelib.course.display.png_bundle` (one drawing pass; the layout is fixed) on its first
     visit, or all at once with ``precompute``, and kept: showing a kept state only re-sends
     its images. Rendering one state costs about 0.14 s of CPU (two matplotlib figures), so
     precomputing (about 3 s) makes every slider move immediate.
@@ -325,5 +318,5 @@ def build_explorer(initial_k: int = 2, *, precompute: bool = False) -> Explorer:
     return Explorer(initial_k, precompute=precompute)
 
 
-__all__ = ["HEATMAP_VMAX", "MAX_K", "Bundle", "ClassPair", "Explorer", "ExplorerState", "Frame", "build_explorer",
+__all__ = ["HEATMAP_VMAX", "MAX_K", "ClassPair", "Explorer", "ExplorerState", "Frame", "build_explorer",
            "draw_heatmap", "draw_view", "explore", "pair_kind", "readout_text", "toy_batch", "update"]

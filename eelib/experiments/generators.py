@@ -4,7 +4,7 @@ Generator methods synthesise hard negatives with a network: DAML (Duan et al., C
 feeds an (anchor, positive, negative) triplet of embeddings to a generator that outputs a
 synthetic negative, trained adversarially to the metric; HDML (Zheng et al., CVPR 2019)
 interpolates a negative towards the anchor and decodes it back to feature space with a
-generator, keeping its label with a softmax head (paper-notes §6.1–6.2). Both add
+generator, keeping its label with a softmax head (docs/paper.md §6.1–6.2). Both add
 parameters, a second optimiser and a second backward pass to every training step.
 
 This module is **not** a reproduction of either paper: it is the smallest honest member of
@@ -15,19 +15,17 @@ a generator step can be measured next to an EE step on the same model and data
 
 from __future__ import annotations
 
-import statistics
-import time
-from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from eelib.distances import pairwise_distances
+from eelib.experiments.models import count_parameters
+from eelib.experiments.timing import median_ms
 from eelib.losses import triplet_loss
-from eelib.mining import label_masks
-from eelib.models import count_parameters
+from eelib.losses.triplet import batch_hard
+from eelib.mining import pair_matrices
 
 
 class TripletGenerator(nn.Module):
@@ -54,15 +52,16 @@ class TripletGenerator(nn.Module):
 
 
 def hardest_triplets(embeddings: Tensor, labels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Per anchor, its farthest positive and closest negative (indices), for valid anchors."""
+    """Per anchor, its farthest positive and closest negative (indices), for valid anchors.
+
+    The selection of batch-hard triplet (:func:`eelib.losses.triplet.batch_hard`), on
+    squared distances (which order pairs as distances do).
+    """
     with torch.no_grad():
-        d = pairwise_distances(embeddings)
-        pos, neg = label_masks(labels)
-        valid = pos.any(1) & neg.any(1)
-        positive = d.masked_fill(~pos, float("-inf")).argmax(1)
-        negative = d.masked_fill(~neg, float("inf")).argmin(1)
-    anchors = torch.nonzero(valid).squeeze(1)
-    return anchors, positive[anchors], negative[anchors]
+        pm = pair_matrices(embeddings, labels, n_synthetic=0, normalize_synthetic=True, measure="squared_distance")
+        hard = batch_hard(pm, pm.positive, pm.negative)
+    anchors = torch.nonzero(hard.valid).squeeze(1)
+    return anchors, hard.positive_index[anchors], hard.negative_index[anchors]
 
 
 def generator_loss(anchor: Tensor, positive: Tensor, negative: Tensor, synthetic: Tensor,
@@ -121,22 +120,6 @@ class StepTiming(NamedTuple):
     parameters: int
 
 
-def median_ms(fn: Callable[[], object], *, repeats: int = 200, warmup: int = 10) -> float:
-    """Median wall time of ``fn()`` in milliseconds, after ``warmup`` untimed calls.
-
-    The median, not the mean, so that an interruption by another process on a shared
-    machine does not move the figure.
-    """
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
-
-
 def time_training_steps(model_factory, x: Tensor, y: Tensor, *, steps: int = 30, warmup: int = 5,
                         embedding_dim: int, n_synthetic: int = 2, seed: int = 0) -> list[StepTiming]:
     """Time triplet, EE + triplet and generator + triplet steps on the same batch.
@@ -184,6 +167,5 @@ __all__ = [
     "generator_loss",
     "generator_training_step",
     "hardest_triplets",
-    "median_ms",
     "time_training_steps",
 ]

@@ -15,7 +15,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from eelib import expand  # noqa: E402
-from eelib.ee_explorer import (  # noqa: E402
+from eelib.course.explorer import (  # noqa: E402
     MAX_K,
     build_explorer,
     draw_heatmap,
@@ -26,7 +26,9 @@ from eelib.ee_explorer import (  # noqa: E402
     toy_batch,
     update,
 )
-from eelib.viz import figure_image_bytes  # noqa: E402
+from eelib.course.figures import figure_image_bytes  # noqa: E402
+
+pytestmark = pytest.mark.unit
 
 SETTINGS = [(k, normalize) for normalize in (True, False) for k in range(MAX_K + 1)]
 READOUT = re.compile(r"^k = (\d+) · hardest negative distance = (\d+\.\d{4})$")

@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from eelib.losses import triplet_loss
-from eelib.sampling import gradient_usage, violating_triplet_share
+from eelib.analysis import gradient_usage, violating_triplet_share
+
+pytestmark = pytest.mark.unit
 
 
 def _batch(seed: int, classes: int = 4, per_class: int = 4, dim: int = 6) -> tuple[torch.Tensor, torch.Tensor]:

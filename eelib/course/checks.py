@@ -15,7 +15,7 @@ verifies that a solution does not simply call eelib's reference.
 
 Examples
 --------
->>> from eelib.checks import check_contrastive
+>>> from eelib.course.checks import check_contrastive
 >>> from eelib.losses import contrastive_loss
 >>> check_contrastive(lambda e, y, margin=1.0: contrastive_loss(e, y, margin=margin))  # doctest: +ELLIPSIS
 ✓ check_contrastive: all ... cases agree with the reference.
@@ -33,6 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from eelib.data import random_batch
 from eelib.distances import pairwise_distances
 from eelib.expansion import expand
 from eelib.losses import (
@@ -42,6 +43,8 @@ from eelib.losses import (
     npair_loss,
     triplet_loss,
 )
+from eelib.losses._common import log1p_sum_exp
+from eelib.losses.multi_similarity import ms_mining
 from eelib.losses.npair import npair_anchor_positive
 from eelib.mining import label_masks
 
@@ -62,14 +65,9 @@ class Case(NamedTuple):
 
 def _random_batch(classes: int, per_class: int, dim: int, seed: int, *, unit: bool = True,
                   shuffle: bool = False) -> tuple[Tensor, Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    x = torch.randn(classes * per_class, dim, generator=generator, dtype=torch.float64)
-    x = F.normalize(x, dim=1) if unit else 2 * x
-    y = torch.arange(classes).repeat_interleave(per_class)
-    if shuffle:
-        order = torch.randperm(len(y), generator=generator)
-        x, y = x[order], y[order]
-    return x, y
+    """A float64 batch of ``classes × per_class``: unit-norm, or of norms 0.5..3.5 when not ``unit``."""
+    norms = (1.0, 1.0) if unit else (0.5, 3.5)
+    return random_batch([per_class] * classes, dim, seed=seed, shuffle=shuffle, norm_range=norms)
 
 
 def _points(*rows: Sequence[float]) -> Tensor:
@@ -486,18 +484,13 @@ def check_lifted(fn: Callable[..., Any]) -> bool:
 
 
 def reference_ms_mining(similarity: Tensor, labels: Tensor, epsilon: float) -> tuple[Tensor, Tensor]:
-    """MS mining (Wang et al. 2019, Eq. 7–8) on a similarity matrix.
+    """MS mining on one similarity matrix: :func:`eelib.losses.multi_similarity.ms_mining`.
 
     Returns
     -------
     keep_pos, keep_neg : Tensor of bool, shape (B, B)
-        Positive pairs with S − ε < the anchor's hardest (largest) negative similarity,
-        and negative pairs with S + ε > the anchor's weakest (smallest) positive one.
     """
-    pos, neg = label_masks(labels)
-    weakest_pos = similarity.masked_fill(~pos, math.inf).amin(1, keepdim=True)
-    hardest_neg = similarity.masked_fill(~neg, -math.inf).amax(1, keepdim=True)
-    return pos & (similarity - epsilon < hardest_neg), neg & (similarity + epsilon > weakest_pos)
+    return ms_mining(similarity, similarity, *label_masks(labels), epsilon)
 
 
 def _ms_mining_variant(similarity: Tensor, labels: Tensor, epsilon: float, *, diagonal: bool = False,
@@ -535,18 +528,12 @@ def check_ms_mining(fn: Callable[..., Any]) -> bool:
                       "when S_ij − ε < max over negatives S_ik.")
 
 
-def _log1p_sum_exp(z: Tensor, keep: Tensor) -> Tensor:
-    """Row-wise log(1 + Σ_keep e^z)."""
-    zero = z.new_zeros(z.shape[0], 1)
-    return torch.cat([zero, z.masked_fill(~keep, -math.inf)], dim=1).logsumexp(1)
-
-
 def _ms_loss_unmined(x: Tensor, y: Tensor, alpha: float, beta: float, base: float, epsilon: float) -> Tensor:
     """The MS loss (Eq. 12) over every positive and negative pair, without the mining step."""
     similarity = x @ x.T
     pos, neg = label_masks(y)
-    return (_log1p_sum_exp(-alpha * (similarity - base), pos) / alpha
-            + _log1p_sum_exp(beta * (similarity - base), neg) / beta).mean()
+    return (log1p_sum_exp(-alpha * (similarity - base), pos) / alpha
+            + log1p_sum_exp(beta * (similarity - base), neg) / beta).mean()
 
 
 def check_multi_similarity(fn: Callable[..., Any]) -> bool:

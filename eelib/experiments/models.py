@@ -20,18 +20,10 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from eelib._validation import validate_choice
+from eelib._validation import validate_choice, validate_positive_int
 
 #: Backbones accepted by :func:`pretrained_backbone_embedder`, with their feature widths.
 BACKBONE_FEATURES = {"googlenet": 1024, "resnet18": 512}
-
-
-def _check_width(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a positive int, got {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return value
 
 
 def _embed(head_output: Tensor, normalize: bool) -> Tensor:
@@ -66,13 +58,13 @@ class MLPEmbedder(nn.Module):
         normalize: bool = True,
     ) -> None:
         super().__init__()
-        self.in_dim = _check_width("in_dim", in_dim)
-        widths = [self.in_dim, *(_check_width("hidden", h) for h in hidden)]
+        self.in_dim = validate_positive_int("in_dim", in_dim)
+        widths = [self.in_dim, *(validate_positive_int("hidden", h) for h in hidden)]
         layers: list[nn.Module] = []
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
             layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(widths[-1], _check_width("embedding_dim", embedding_dim))
+        self.head = nn.Linear(widths[-1], validate_positive_int("embedding_dim", embedding_dim))
         self.normalize = normalize
 
     def forward(self, x: Tensor) -> Tensor:
@@ -115,8 +107,8 @@ class SmallConvEmbedder(nn.Module):
         normalize: bool = True,
     ) -> None:
         super().__init__()
-        channels = [_check_width("in_channels", in_channels)]
-        channels += [_check_width("widths", w) for w in widths]
+        channels = [validate_positive_int("in_channels", in_channels)]
+        channels += [validate_positive_int("widths", w) for w in widths]
         if len(channels) < 2:
             raise ValueError("widths must hold at least one block width")
         layers: list[nn.Module] = []
@@ -129,7 +121,7 @@ class SmallConvEmbedder(nn.Module):
                 nn.ReLU(),
             ]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(channels[-1], _check_width("embedding_dim", embedding_dim))
+        self.head = nn.Linear(channels[-1], validate_positive_int("embedding_dim", embedding_dim))
         self.normalize = normalize
 
     def forward(self, x: Tensor) -> Tensor:
@@ -168,7 +160,7 @@ class BackboneEmbedder(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head = nn.Linear(
-            _check_width("feature_dim", feature_dim), _check_width("embedding_dim", embedding_dim)
+            validate_positive_int("feature_dim", feature_dim), validate_positive_int("embedding_dim", embedding_dim)
         )
         nn.init.xavier_uniform_(self.head.weight, gain=math.sqrt(2.0 / 3.0))
         nn.init.zeros_(self.head.bias)

@@ -1,6 +1,6 @@
 """The paper's experiments at laptop scale: ``python -m eelib.experiments --help``.
 
-Protocol (Ko & Gu 2020 §4; paper-notes §4.1): train on the first half of the classes,
+Protocol (Ko & Gu 2020 §4; docs/paper.md §4.1): train on the first half of the classes,
 evaluate retrieval and clustering on the unseen second half (Recall@K, NMI, F1), each loss
 without and with EE (n = 2), over several seeds, reported as mean ± std. Offline data sets:
 ``latent`` (:func:`eelib.data.make_latent_classes`, 40 classes) and ``digits``
@@ -19,7 +19,6 @@ import argparse
 import csv
 import json
 import statistics
-import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -27,18 +26,20 @@ from pathlib import Path
 
 import matplotlib
 import matplotlib.pyplot as plt
-import torch  # noqa: E402
-from torch import Tensor, nn  # noqa: E402
+import torch
+from torch import Tensor, nn
 
-from eelib.data import DataSplit, PKSampler, load_digits_split, make_latent_classes, split_dataset  # noqa: E402
-from eelib.expansion import expand, synthetic_provenance  # noqa: E402
-from eelib.generators import median_ms, time_training_steps  # noqa: E402
-from eelib.losses import triplet_loss  # noqa: E402
-from eelib.metrics import evaluate_embeddings, recall_at_k  # noqa: E402
-from eelib.models import MLPEmbedder, SmallConvEmbedder, pretrained_backbone_embedder  # noqa: E402
-from eelib.style import apply_course_style, class_color  # noqa: E402
-from eelib.train import embed, fit  # noqa: E402
-from eelib.viz import plot_distance_heatmap  # noqa: E402
+from eelib.analysis import class_distance_matrix
+from eelib.course.figures import plot_distance_heatmap
+from eelib.course.style import apply_course_style, class_color
+from eelib.data import DataSplit, PKSampler, load_digits_split, make_latent_classes, split_dataset
+from eelib.expansion import expand, synthetic_provenance
+from eelib.experiments.generators import time_training_steps
+from eelib.experiments.models import MLPEmbedder, SmallConvEmbedder, pretrained_backbone_embedder
+from eelib.experiments.timing import median_ms
+from eelib.experiments.train import embed, fit
+from eelib.losses import triplet_loss
+from eelib.metrics import evaluate_embeddings, recall_at_k
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,8 @@ METHODS = (
 )
 METRICS = ("R@1", "R@2", "R@4", "R@8", "NMI", "F1")
 
-#: Where the committed results of the full offline run live (the repository's results/).
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "results"
+#: Where the committed results of the full offline run live (package data of eelib.experiments).
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 #: The paper's Table 1 (%, paper-notes §4): Recall@1, NMI and F1 per data set.
 PAPER_TABLE = {
@@ -173,29 +174,6 @@ def write_table(rows: list[dict], out: Path, stem: str = "results") -> None:
         cells = " | ".join(f"{row[k]:.1f} ± {row[f'{k} std']:.1f}" for k in METRICS)
         lines.append(f"| {row['method']} | {cells} |")
     (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
-
-
-def class_distance_matrix(embeddings: Tensor, labels: Tensor, n_synthetic: int) -> Tensor:
-    """Hardest (smallest) distance between every two classes over the expanded batch, C × C.
-
-    The diagonal holds the largest within-class distance (positive pairs use originals).
-    """
-    expanded = expand(embeddings, labels, n_synthetic)
-    d = torch.cdist(expanded.embeddings, expanded.embeddings)
-    classes = torch.unique(labels)
-    index = {int(c): i for i, c in enumerate(classes)}
-    member = torch.tensor([index[int(c)] for c in expanded.labels])
-    out = torch.full((len(classes), len(classes)), float("inf"))
-    for a in range(len(classes)):
-        for b in range(len(classes)):
-            block = d[member == a][:, member == b]
-            if a == b:
-                originals = ~expanded.is_synthetic
-                inner = d[(member == a) & originals][:, (member == a) & originals]
-                out[a, b] = inner.max()
-            else:
-                out[a, b] = block.min()
-    return out
 
 
 def heatmaps_over_training(data: DataSplit, config: Config, out: Path) -> None:
@@ -400,7 +378,7 @@ def run_offline(datasets: Sequence[str], config: Config, out: Path, *, with_umap
 def run_benchmark(name: str, data_dir: Path, config: Config, out: Path, *, model_kind: str, image_size: int,
                   device: str, log=print) -> list[dict]:
     """The same protocol on a real benchmark folder (CUB-200-2011, CARS196, SOP)."""
-    from eelib.datasets import load_benchmark
+    from eelib.experiments.datasets import load_benchmark
 
     train = load_benchmark(name, data_dir, "train", image_size)
     test = load_benchmark(name, data_dir, "test", image_size)
@@ -467,6 +445,3 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = ["METHODS", "Config", "Method", "main", "run_benchmark", "run_offline"]
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,8 +13,8 @@ import torch  # noqa: E402
 from matplotlib.collections import LineCollection, PathCollection  # noqa: E402
 from matplotlib.colors import to_rgba  # noqa: E402
 
-from eelib.style import class_color  # noqa: E402
-from eelib.viz import (  # noqa: E402
+from eelib.course.style import class_color  # noqa: E402
+from eelib.course.figures import (  # noqa: E402
     HIGHLIGHT_COLOR,
     class_order,
     draw_segments,
@@ -24,6 +24,8 @@ from eelib.viz import (  # noqa: E402
     plot_embedding_pca,
     plot_points_2d,
 )
+
+pytestmark = pytest.mark.unit
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from eelib._validation import validate_choice
+from eelib._validation import validate_choice, validate_positive_int
 
 #: Image side used by the official EE code (GoogLeNet input).
 DEFAULT_IMAGE_SIZE = 227
@@ -67,14 +67,6 @@ def to_normalized_tensor(image: Image.Image) -> Tensor:
     return (chw - mean) / std
 
 
-def _check_image_size(image_size: int) -> int:
-    if isinstance(image_size, bool) or not isinstance(image_size, int):
-        raise TypeError(f"image_size must be a positive int, got {image_size!r}")
-    if image_size < 1:
-        raise ValueError(f"image_size must be a positive int, got {image_size}")
-    return image_size
-
-
 class TrainTransform:
     """Training augmentation of the official EE code (paper-notes §4.1).
 
@@ -98,7 +90,7 @@ class TrainTransform:
         resize_ratio: float = 1.125,
         crop_probability: float = 0.5,
     ) -> None:
-        self.image_size = _check_image_size(image_size)
+        self.image_size = validate_positive_int("image_size", image_size)
         if not resize_ratio >= 1.0:
             raise ValueError(f"resize_ratio must be >= 1, got {resize_ratio}")
         if not 0.0 <= crop_probability <= 1.0:
@@ -135,7 +127,7 @@ class EvalTransform:
     """
 
     def __init__(self, image_size: int = DEFAULT_IMAGE_SIZE) -> None:
-        self.image_size = _check_image_size(image_size)
+        self.image_size = validate_positive_int("image_size", image_size)
 
     def __call__(self, image: Image.Image) -> Tensor:
         size = self.image_size
@@ -387,7 +379,7 @@ def load_benchmark(
     """
     name = validate_choice("name", name, BENCHMARKS)
     split = validate_choice("split", split, SPLITS)
-    image_size = _check_image_size(image_size)
+    image_size = validate_positive_int("image_size", image_size)
     root = _check_root(root, name)
     paths, class_ids = _READERS[name](root, split)
     if not paths:

@@ -21,12 +21,11 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from eelib.analysis import hardest_negative_pairs
 from eelib.data import PKSampler
-from eelib.losses import LOSSES
+from eelib.losses import LossFn, batch_requirement, get_loss
 from eelib.metrics import recall_at_k
-from eelib.mining import hardest_negative_pairs
 
-LossFn = Callable[..., Tensor]
 Samples = Tensor | Dataset
 
 
@@ -82,15 +81,6 @@ def embed(model: nn.Module, x: Samples, batch_size: int = 1024) -> Tensor:
     return out
 
 
-def resolve_loss(loss: str | LossFn) -> LossFn:
-    """An eelib loss by name (``eelib.losses.LOSSES``) or a callable with its signature."""
-    if callable(loss):
-        return loss
-    if loss not in LOSSES:
-        raise ValueError(f"loss must be one of {sorted(LOSSES)} or a callable, got {loss!r}")
-    return LOSSES[loss]
-
-
 def fit(
     model: nn.Module,
     x: Samples,
@@ -135,7 +125,8 @@ def fit(
     classes_per_batch : int, default 8
         P of the P×K batches.
     samples_per_class : int, optional
-        K; defaults to 2 for the N-pair loss (which needs pairs) and 4 otherwise.
+        K; defaults to what the loss requires (2 for N-pair, whose batches are pairs; see
+        :func:`eelib.losses.batch_requirement`) and to 4 for a loss that requires nothing.
     steps_per_epoch : int, optional
         Batches per epoch; default: enough batches to see about every training sample once.
     lr, weight_decay : float
@@ -157,13 +148,14 @@ def fit(
     -------
     History
     """
-    loss_fn = resolve_loss(loss)
+    loss_fn = get_loss(loss)
     loss_kwargs = dict(loss_kwargs or {})
-    is_npair = loss_fn is LOSSES["npair"]
+    required = batch_requirement(loss_fn).samples_per_class
     if samples_per_class is None:
-        samples_per_class = 2 if is_npair else 4
-    if is_npair and samples_per_class != 2:
-        raise ValueError(f"samples_per_class must be 2 for the N-pair loss, got {samples_per_class}")
+        samples_per_class = required or 4
+    if required is not None and samples_per_class != required:
+        raise ValueError(f"samples_per_class must be {required} for this loss (its batches must hold exactly "
+                         f"{required} instances of every class), got {samples_per_class}")
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     torch.manual_seed(seed)
@@ -217,4 +209,4 @@ def _endless(sampler: PKSampler):
         yield from sampler
 
 
-__all__ = ["History", "embed", "fit", "gather", "resolve_loss"]
+__all__ = ["History", "embed", "fit", "gather"]

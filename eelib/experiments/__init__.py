@@ -1,0 +1,21 @@
+"""The experiments layer: training, models, image data sets, a generator baseline, the runner.
+
+Needs the ``experiments`` extra (``pip install "eelib[experiments]"``). It builds on the
+core (:mod:`eelib.losses`, :mod:`eelib.metrics`, :mod:`eelib.data`, …) and draws its
+figures with :mod:`eelib.course.figures`, but never imports a widget.
+
+Modules
+-------
+train
+    One training loop for every loss, with or without EE (:func:`~eelib.experiments.train.fit`).
+models
+    Small embedding networks and a pretrained image backbone.
+datasets
+    Loaders for the CUB-200-2011, CARS196 and Stanford Online Products folders.
+generators
+    A minimal DAML-style generator baseline, to time EE against.
+timing
+    Timing helpers.
+runner
+    ``python -m eelib.experiments``: the paper's protocol offline, and on benchmark folders.
+"""
