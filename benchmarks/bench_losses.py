@@ -15,10 +15,10 @@ Tables (printed as Markdown, and written to ``benchmarks/results/losses.md`` and
 ``losses.json``):
 
 (a) eelib / PML time per loss, PML configured to compute the same formula
-    (paper-notes §5; the same configurations as ``tests/test_losses_oracles.py``).
+    (docs/paper.md §5; the same configurations as ``tests/test_losses_oracles.py``).
 (b) EE overhead: time with ``n_synthetic = n`` over time with ``n = 0``, per loss, for
     n = 1, 2, 4, 8, and for n = 2 at D = 64, 512, 2048.
-(c) The paper's comparison (UNVERIFIED numbers, paper-notes §2.2): generating 32
+(c) The paper's comparison (UNVERIFIED numbers, docs/paper.md §2.2): generating 32
     synthetic points for a 32-sample batch versus computing the triplet loss on it.
 (d) Where EE's extra time goes: the stages of the mining path for batch-hard triplet,
     B = 128, D = 512, n = 2.
@@ -100,7 +100,7 @@ def eelib_loss(name: str, labels: Tensor, n_synthetic: int = 0) -> Callable[[Ten
 
 
 def pml_loss(name: str, labels: Tensor) -> Callable[[Tensor], Tensor]:
-    """The PML configuration computing the same formula (paper-notes §5)."""
+    """The PML configuration computing the same formula (docs/paper.md §5)."""
     lp = distances.LpDistance(normalize_embeddings=False)
     dot = distances.DotProductSimilarity(normalize_embeddings=False)
     if name == "contrastive":
@@ -305,7 +305,7 @@ def report(results: dict) -> str:
     stages = results["ee_stages"]
     parts += [
         "## (c) Generating 32 synthetic points vs the triplet loss (forward only, 32 x 512)",
-        "Paper numbers as reported by a secondary source (UNVERIFIED, paper-notes §2.2).",
+        "Paper numbers as reported by a secondary source (UNVERIFIED, docs/paper.md §2.2).",
         table(["what", "ms"], [
             ["`expand` (explicit points, n = 2, 16 pairs, incl. validation and pairing)", gen["expand_ms"]],
             ["interpolation + normalisation only (pairs known)", gen["arithmetic_ms"]],

@@ -13,12 +13,12 @@ The kernel is reproduced: an IPython shell with matplotlib-inline's formatters, 
 thread, the course's matplotlib style.
 
 - EE explorer (notebook 08): the real callback (a slider move on an
-  :class:`eelib.ee_explorer.Explorer`) for k = 0..10, with and without normalisation.
-  *First visit*: the state is computed and rendered (:func:`eelib.ee_explorer.update` plus
+  :class:`eelib.course.explorer.Explorer`) for k = 0..10, with and without normalisation.
+  *First visit*: the state is computed and rendered (:func:`eelib.course.explorer.update` plus
   PNG encoding of both figures); *revisit*: the explorer re-sends the frame it kept (sending
   it to the browser over the widget comm is not included). Also timed once: rendering all
   22 states up front, as notebook 08 does with ``precompute=True``.
-- Loss playgrounds (notebooks 03 and 06, if :mod:`eelib.playground` exists):
+- Loss playgrounds (notebooks 03 and 06, if :mod:`eelib.course.playground` exists):
   ``Playground.update`` plus ``png_bundle``, as ``Playground.redraw`` does, for
   batch-hard/semi-hard/all triplet over a margin sweep, and multi-similarity over sweeps
   of each of its four hyperparameters, with the controls the notebooks use.
@@ -205,7 +205,7 @@ def main() -> None:
         explorer = Explorer()
         widgets_to_time = {EXPLORER: explorer_callbacks(explorer, first_visit=True),
                            EXPLORER_REVISIT: explorer_callbacks(explorer, first_visit=False)}
-        if importlib.util.find_spec("eelib.playground") is not None:
+        if importlib.util.find_spec("eelib.course.playground") is not None:
             widgets_to_time.update(playground_callbacks())
         results = {name: time_round_robin(callbacks, args.rounds) for name, callbacks in widgets_to_time.items()}
         wall, cpu = time.perf_counter(), time.process_time()

@@ -1,7 +1,7 @@
 """Offline data for the course: class splits, scikit-learn digits, generated glyphs, P×K batches.
 
 Deep metric learning is evaluated on classes never seen in training (Oh Song et al., 2016;
-the protocol of the EE paper, paper-notes §4.1): the sorted classes are split in two, the
+the protocol of the EE paper, docs/paper.md §4.1): the sorted classes are split in two, the
 first half trains the embedding and the second half is used only for retrieval and
 clustering. Everything here works without a network connection.
 """
@@ -37,7 +37,7 @@ class ClassSplit(NamedTuple):
 def class_split(labels: Tensor | ArrayLike, n_train_classes: int | None = None) -> ClassSplit:
     """Split samples by class: the first sorted classes train, the remaining ones test.
 
-    This is the zero-shot protocol of the EE paper (Oh Song et al., 2016; paper-notes §4.1):
+    This is the zero-shot protocol of the EE paper (Oh Song et al., 2016; docs/paper.md §4.1):
     e.g. CUB-200-2011 classes 1–100 train and 101–200 test, so test classes are unseen.
 
     Parameters
@@ -431,7 +431,7 @@ def make_glyphs(
 class PKSampler(Sampler[list[int]]):
     """Batches of P classes × K instances, each class a contiguous block of K indices.
 
-    This is the layout of the official EE sampler (``dataset/sampler.py``, paper-notes §1.2),
+    This is the layout of the official EE sampler (``dataset/sampler.py``, docs/paper.md §1.2),
     which EE's pairing relies on: rows ``(0, 1), (2, 3), …`` of a batch are same-class pairs
     when K is even. One epoch visits every class once, in a random order, so it has
     ``n_classes // P`` batches (one more, smaller, when ``drop_last=False`` and P does not

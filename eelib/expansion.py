@@ -208,7 +208,7 @@ def expanded_inner_products(gram: Tensor, provenance: Provenance, *, normalize: 
     With ``normalize`` each synthetic row of ``A`` is first divided by ``‖x̄‖``, read off
     ``G`` as ``sqrt(v² G_aa + w² G_bb + 2 v w G_ab)`` (``v = 1 − w``). No
     D-dimensional work is done: this is why EE's extra distances are cheap
-    (paper-notes §2.3).
+    (docs/paper.md §2.3).
 
     Parameters
     ----------

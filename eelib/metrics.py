@@ -149,7 +149,7 @@ def recall_at_k(
     """Leave-one-out Recall@K.
 
     ``R@K = (1/N) Σ_q 1[∃ r ∈ NN_K(q) : y_r = y_q]``, where ``NN_K(q)`` are the K samples
-    other than q with the smallest squared Euclidean distance to q (paper-notes §4.1; official
+    other than q with the smallest squared Euclidean distance to q (docs/paper.md §4.1; official
     EE ``runner/evaluator.py``). Every sample is a query, including those whose class has no
     other sample (they always miss).
 
@@ -289,7 +289,7 @@ def nmi(
     """Normalised mutual information of a k-means clustering with one cluster per class.
 
     ``NMI = 2 I(Y; C) / (H(Y) + H(C))`` (arithmetic averaging, scikit-learn's default), with
-    C the k-means assignment for K = number of distinct labels (paper-notes §4.1, as in
+    C the k-means assignment for K = number of distinct labels (docs/paper.md §4.1, as in
     HDML's evaluation code; EE's own NMI code is not published, so its exact implementation
     is UNVERIFIED).
 
@@ -332,7 +332,7 @@ def pairwise_f1(cluster_ids: Tensor | ArrayLike, labels: Tensor | ArrayLike) -> 
 
         ``TP = Σ_ij C(n_ij, 2)``, ``TP + FP = Σ_j C(a_j, 2)``, ``TP + FN = Σ_i C(b_i, 2)``,
 
-    ``P = TP / (TP + FP)``, ``R = TP / (TP + FN)``, ``F1 = 2PR / (P + R)`` (paper-notes §4.1).
+    ``P = TP / (TP + FP)``, ``R = TP / (TP + FN)``, ``F1 = 2PR / (P + R)`` (docs/paper.md §4.1).
     The cost is ``O(N + n_classes × n_clusters)``, not ``O(N²)``.
 
     Parameters

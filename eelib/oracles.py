@@ -1,6 +1,6 @@
 """Brute-force reference implementations: slow, written as loops, obviously right.
 
-Every function here restates a formula from the papers (paper-notes §5, §1.5) with
+Every function here restates a formula from the papers (docs/paper.md §5, §1.5) with
 plain Python loops over pairs and triplets and torch scalar operations, so that autograd
 works through them. They share no code with :mod:`eelib.losses`, :mod:`eelib.mining` or
 :mod:`eelib.expansion`: the tests compare the fast, vectorised library against them.
@@ -39,11 +39,6 @@ MXNET_L2_EPS = 1e-10
 def _squared_distance(a: Tensor, b: Tensor) -> Tensor:
     """‖a − b‖² of two vectors, computed from their difference."""
     return ((a - b) ** 2).sum()
-
-
-def _distance(a: Tensor, b: Tensor) -> Tensor:
-    """‖a − b‖, with the square root taken of max(‖a − b‖², 1e-12)."""
-    return _squared_distance(a, b).clamp_min(SQRT_CLIP).sqrt()
 
 
 def _inner(a: Tensor, b: Tensor) -> Tensor:
@@ -323,6 +318,54 @@ def lifted_structure_loss_loops(
     return torch.stack(terms).sum() / (2 * len(terms))
 
 
+def ms_mining_loops(similarity: Tensor, labels: Tensor, epsilon: float) -> tuple[Tensor, Tensor]:
+    r"""MS pair mining (Wang et al. 2019, Eq. 7–8), anchor by anchor, on a similarity matrix.
+
+    Anchor i keeps negative k when :math:`S_{ik} + \epsilon > \min_{j \ne i,\, y_j = y_i} S_{ij}`
+    and positive j when :math:`S_{ij} - \epsilon < \max_{y_k \ne y_i} S_{ik}`; an anchor
+    without a positive or without a negative keeps nothing.
+
+    Returns
+    -------
+    keep_pos, keep_neg : Tensor of bool, shape (B, B)
+    """
+    batch = labels.shape[0]
+    y = labels.tolist()
+    keep_pos = torch.zeros(batch, batch, dtype=torch.bool)
+    keep_neg = torch.zeros(batch, batch, dtype=torch.bool)
+    for i in range(batch):
+        positives = [j for j in range(batch) if j != i and y[j] == y[i]]
+        negatives = [k for k in range(batch) if y[k] != y[i]]
+        if not positives or not negatives:
+            continue
+        weakest_pos = min(similarity[i, j].item() for j in positives)
+        hardest_neg = max(similarity[i, k].item() for k in negatives)
+        for j in positives:
+            keep_pos[i, j] = similarity[i, j].item() - epsilon < hardest_neg
+        for k in negatives:
+            keep_neg[i, k] = similarity[i, k].item() + epsilon > weakest_pos
+    return keep_pos, keep_neg
+
+
+def pair_counts_loops(n_classes: int, per_class: int) -> dict[str, int]:
+    """Unordered positive and negative pairs, and triplets (a, p, n) with a ≠ p, counted one by one.
+
+    The batch is ``n_classes`` classes of ``per_class`` samples; every unordered pair is
+    visited once, and the triplets of each anchor are its positives times its negatives.
+    """
+    labels = [c for c in range(n_classes) for _ in range(per_class)]
+    positive = negative = triplets = 0
+    for a, label in enumerate(labels):
+        for b in range(a + 1, len(labels)):
+            if labels[b] == label:
+                positive += 1
+            else:
+                negative += 1
+        positives = sum(1 for p, other in enumerate(labels) if p != a and other == label)
+        triplets += positives * sum(1 for other in labels if other != label)
+    return {"positive_pairs": positive, "negative_pairs": negative, "triplets": triplets}
+
+
 def multi_similarity_loss_loops(
     embeddings: Tensor,
     labels: Tensor,
@@ -353,6 +396,10 @@ def multi_similarity_loss_loops(
     positive, negative = _pair_tables(embeddings, labels, n_synthetic, normalize_synthetic, "inner_product")
     y = labels.tolist()
     one = embeddings.sum() * 0.0  # the exponent of the "1 +" inside each log, connected to the input
+    # mining reads positives off the originals and negatives off the mined table
+    similarity = torch.tensor([[(positive[a][b] if y[a] == y[b] else negative[a][b]).item() for b in range(batch)]
+                               for a in range(batch)], dtype=torch.float64)
+    keep_pos, keep_neg = ms_mining_loops(similarity, labels, epsilon)
     terms = []
     for i in range(batch):
         positives = [j for j in range(batch) if j != i and y[j] == y[i]]
@@ -360,10 +407,8 @@ def multi_similarity_loss_loops(
         if not positives or not negatives:
             terms.append(one)
             continue
-        weakest_pos = min(positive[i][j].item() for j in positives)
-        hardest_neg = max(negative[i][k].item() for k in negatives)
-        kept_pos = [positive[i][j] for j in positives if positive[i][j].item() - epsilon < hardest_neg]
-        kept_neg = [negative[i][k] for k in negatives if negative[i][k].item() + epsilon > weakest_pos]
+        kept_pos = [positive[i][j] for j in positives if keep_pos[i, j]]
+        kept_neg = [negative[i][k] for k in negatives if keep_neg[i, k]]
         pos_term = torch.logsumexp(torch.stack([one] + [-alpha * (s - base) for s in kept_pos]), 0) / alpha
         neg_term = torch.logsumexp(torch.stack([one] + [beta * (s - base) for s in kept_neg]), 0) / beta
         terms.append(pos_term + neg_term)
@@ -395,7 +440,7 @@ def official_embedding_aug(
     :math:`i - 1` (i odd). For groups g = 1..n row i gets
     :math:`(g\,x_{\pi(i)} + (n+1-g)\,x_i)/(n+1)`, divided by
     :math:`\sqrt{\sum x^2 + 10^{-10}}` (MXNet ``L2Normalization``) when ``normalize``
-    (paper-notes §1.2).
+    (docs/paper.md §1.2).
 
     Parameters
     ----------
@@ -434,7 +479,7 @@ def official_embedding_aug(
 def official_ee_hphn_triplet(
     embeddings: Tensor, labels: Tensor, n_synthetic: int, margin: float, normalize: bool = True
 ) -> Tensor:
-    r"""EE + HPHN triplet, transcribed from the official MXNet code (paper-notes §1.5).
+    r"""EE + HPHN triplet, transcribed from the official MXNet code (docs/paper.md §1.5).
 
     1. Expand the batch with :func:`official_embedding_aug` to :math:`N = (n+1)B` rows.
     2. :math:`D = \sqrt{\mathrm{clip}(\lVert x\rVert^2 + \lVert y\rVert^2 - 2x^\top y, 10^{-12}, 10^{12})}`
@@ -484,10 +529,12 @@ __all__ = [
     "contrastive_loss_loops",
     "expanded_sets_loops",
     "lifted_structure_loss_loops",
+    "ms_mining_loops",
     "multi_similarity_loss_loops",
     "npair_loss_loops",
     "official_ee_hphn_triplet",
     "official_embedding_aug",
+    "pair_counts_loops",
     "pairs_loops",
     "synthetic_points_loops",
     "triplet_loss_loops",

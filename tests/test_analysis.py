@@ -1,4 +1,4 @@
-"""Tests of eelib.sampling: gradient usage of a batch and the share of violating triplets."""
+"""Tests of eelib.analysis: gradient usage of a batch and the share of violating triplets."""
 
 from __future__ import annotations
 

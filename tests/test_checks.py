@@ -1,7 +1,7 @@
 """The exercise self-checks accept the reference and catch typical mistakes with the right hint.
 
 The wrong versions below are written the way a student would write them (``torch.cdist``,
-explicit masks), independently of the variants ``eelib.checks`` uses for its diagnosis.
+explicit masks), independently of the variants ``eelib.course.checks`` uses for its diagnosis.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import eelib.losses
+from eelib import oracles
 from eelib.course import checks
 from eelib.expansion import expand
 from eelib.losses import contrastive_loss, lifted_structure_loss, multi_similarity_loss, npair_loss, triplet_loss
@@ -37,30 +38,33 @@ def _gram_identity(sq, i, j, k, w, sign=-1.0):
     return (1 - w) * sq[i, k] + w * sq[j, k] + sign * w * (1 - w) * sq[i, j]
 
 
-# --- the reference, adapted to the student signature, passes -----------------------------
+# --- an independent correct solution passes ------------------------------------------------
+# The checks compare with eelib; each is shown a solution that shares no code with eelib:
+# the loop oracles (one pair or triplet at a time) or, for the Gram identity, its closed form.
 
-REFERENCES = [
-    (checks.check_contrastive, lambda e, y, margin=1.0: contrastive_loss(e, y, margin=margin)),
-    (checks.check_triplet, lambda e, y, margin=0.2: triplet_loss(e, y, margin=margin, mining="hardest")),
-    (checks.check_npair, lambda e, y: npair_loss(e, y)),
-    (checks.check_lifted, lambda e, y, margin=1.0: lifted_structure_loss(e, y, margin=margin)),
-    (checks.check_multi_similarity, lambda e, y, **p: multi_similarity_loss(e, y, **p)),
-    (checks.check_ms_mining, checks.reference_ms_mining),
-    (checks.check_pair_counts, checks.reference_pair_counts),
-    (checks.check_expand, _expand_pair),
+CORRECT = [
+    (checks.check_contrastive, lambda e, y, margin=1.0: oracles.contrastive_loss_loops(e, y, margin)),
+    (checks.check_triplet, lambda e, y, margin=0.2: oracles.triplet_loss_loops(e, y, margin, "hardest")),
+    (checks.check_npair, lambda e, y: oracles.npair_loss_loops(e, y)),
+    (checks.check_lifted, lambda e, y, margin=1.0: oracles.lifted_structure_loss_loops(e, y, margin)),
+    (checks.check_multi_similarity, lambda e, y, **p: oracles.multi_similarity_loss_loops(e, y, **p)),
+    (checks.check_ms_mining, oracles.ms_mining_loops),
+    (checks.check_pair_counts, oracles.pair_counts_loops),
+    (checks.check_expand, lambda a, b, n, normalize: oracles.synthetic_points_loops(a, b, n, normalize)
+     or torch.empty(0, len(a), dtype=a.dtype)),
     (checks.check_expanded_distances, _gram_identity),
 ]
 
 
-@pytest.mark.parametrize("check, reference", REFERENCES, ids=[c.__name__ for c, _ in REFERENCES])
-def test_reference_passes(check, reference, capsys) -> None:
-    assert check(reference) is True
+@pytest.mark.parametrize("check, solution", CORRECT, ids=[c.__name__ for c, _ in CORRECT])
+def test_an_independent_correct_solution_passes(check, solution, capsys) -> None:
+    assert check(solution) is True
     assert "✓" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("mining", ["all", "semihard", "hardest"])
-def test_every_triplet_mining_accepts_its_reference(mining) -> None:
-    assert checks.check_triplet(lambda e, y, margin=0.2: triplet_loss(e, y, margin=margin, mining=mining), mining=mining)
+def test_every_triplet_mining_accepts_the_loop_oracle(mining) -> None:
+    assert checks.check_triplet(lambda e, y, margin=0.2: oracles.triplet_loss_loops(e, y, margin, mining), mining=mining)
 
 
 def test_a_python_float_is_accepted() -> None:

@@ -1,4 +1,4 @@
-"""Tests for eelib.datasets on small fake copies of the three benchmark layouts."""
+"""Tests for eelib.experiments.datasets on small fake copies of the three benchmark layouts."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Embedding Expansion: synthetic points, pairing rule, expanded sets and the Gram identity.
 
-References: paper-notes §1.1 (internal division, L2-normalisation, inherited labels),
+References: docs/paper.md §1.1 (internal division, L2-normalisation, inherited labels),
 §1.2 (the official swap-adjacent pairing and its duplicated rows), §2.3 (the Gram
 identity) and the pairing rule of CONTRIBUTING.md.
 """
@@ -222,7 +222,7 @@ def test_gram_identity(layout, n_synthetic, normalize, dim):
 
 
 def test_distance_identity_for_a_synthetic_point():
-    """‖s − x_k‖² = (1 − w) D²_ik + w D²_jk − w(1 − w) D²_ij (paper-notes §2.3)."""
+    """‖s − x_k‖² = (1 − w) D²_ik + w D²_jk − w(1 − w) D²_ij (docs/paper.md §2.3)."""
     x, y = make_batch([4, 3, 2], 6, seed=9, shuffle=True)
     out = expand(x, y, 3, normalize=False)
     sq = ((x[:, None, :] - x[None, :, :]) ** 2).sum(2)

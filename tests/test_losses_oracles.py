@@ -1,6 +1,6 @@
 """eelib's losses against pytorch-metric-learning, brute-force loops and the official EE code.
 
-Three independent references (paper-notes §5, §1.5):
+Three independent references (docs/paper.md §5, §1.5):
 
 * pytorch-metric-learning (PML) 2.9.0, configured to compute each paper's formula;
 * the loop oracles of :mod:`eelib.oracles` (Python loops over pairs and triplets, with
@@ -10,7 +10,7 @@ Three independent references (paper-notes §5, §1.5):
 
 Values and gradients must agree to 1e-5 in float32 and 1e-9 in float64.
 
-EE + MS and EE + lifted are *not* compared with PML's ``ref_emb`` route (paper-notes
+EE + MS and EE + lifted are *not* compared with PML's ``ref_emb`` route (docs/paper.md
 §5.6): with ``embeddings`` = originals and ``ref_emb`` = originals + synthetic points,
 PML puts one log-sum-exp term per (original anchor, expanded negative column). eelib's
 rule (CONTRIBUTING.md) instead keeps one term per negative pair of originals (i, k),

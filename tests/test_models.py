@@ -1,4 +1,4 @@
-"""Tests for eelib.models: shapes, unit norms, determinism, the torchvision guard."""
+"""Tests for eelib.experiments.models: shapes, unit norms, determinism, the torchvision guard."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Loaders for the three benchmarks of the EE paper, from their original folder layouts.
 
 Nothing is downloaded: point ``root`` at a copy of the data set. The class splits are the
-standard ones of Oh Song et al. (2016) used by the paper (paper-notes §4.1):
+standard ones of Oh Song et al. (2016) used by the paper (docs/paper.md §4.1):
 
 ========  ===========================================  ====================================
 name      files expected under ``root``                split
@@ -19,7 +19,7 @@ sop       ``Ebay_train.txt``, ``Ebay_test.txt``        as listed in the two file
 
 Labels are renumbered 0..C−1 within each split, in the order of the original class ids.
 Images are decoded with PIL and transformed with plain torch (torchvision is not needed),
-following the official EE recipe (paper-notes §4.1).
+following the official EE recipe (docs/paper.md §4.1).
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def to_normalized_tensor(image: Image.Image) -> Tensor:
 
 
 class TrainTransform:
-    """Training augmentation of the official EE code (paper-notes §4.1).
+    """Training augmentation of the official EE code (docs/paper.md §4.1).
 
     With probability ``1 − crop_probability`` the image is resized to
     ``image_size × image_size``; otherwise it is resized to ``resize_ratio × image_size``
@@ -355,7 +355,7 @@ def load_benchmark(
         Folder holding the files listed in the module docstring (for CUB, either the
         parent of ``CUB_200_2011`` or that folder itself).
     split : {"train", "test"}
-        The standard class split (paper-notes §4.1): train and test classes are disjoint.
+        The standard class split (docs/paper.md §4.1): train and test classes are disjoint.
     image_size : int, default 227
         Side of the square output images.
     transform : callable, optional

@@ -1,7 +1,7 @@
 """Embedding networks: every model maps its input to L2-normalised embeddings.
 
 The EE paper embeds images with an ImageNet-pretrained GoogLeNet, global average pooling,
-a 512-d linear layer and L2-normalisation (official code; paper-notes §4.1). The course
+a 512-d linear layer and L2-normalisation (official code; docs/paper.md §4.1). The course
 trains the same kind of head on small offline data, so this module offers
 
 * :class:`MLPEmbedder` for feature vectors (digits, generated glyphs),
@@ -182,7 +182,7 @@ def pretrained_backbone_embedder(
     ``"googlenet"`` (Inception-v1, 1024-d pooled features) is the backbone of the EE paper;
     ``"resnet18"`` (512-d) is a common lighter alternative. The classifier (and GoogLeNet's
     dropout and auxiliary heads) are removed, keeping global average pooling. Inputs are
-    ImageNet-normalised images such as those of :func:`eelib.datasets.load_benchmark`.
+    ImageNet-normalised images such as those of :func:`eelib.experiments.datasets.load_benchmark`.
 
     torchvision is imported here, not at module import, because it is optional; with
     ``pretrained=True`` its weights must already be in the torch hub cache

@@ -32,7 +32,7 @@ Samples = Tensor | Dataset
 def gather(samples: Samples, index: Tensor) -> Tensor:
     """Rows ``index`` of a tensor, or the stacked inputs of those items of a Dataset.
 
-    A Dataset (e.g. :class:`eelib.datasets.ImageListDataset`) yields ``(input, label)``
+    A Dataset (e.g. :class:`eelib.experiments.datasets.ImageListDataset`) yields ``(input, label)``
     items; only the inputs are stacked, the labels come from the caller's label tensor.
     """
     if isinstance(samples, Tensor):

@@ -42,7 +42,7 @@ def lifted_structure_loss(
         Embedding Expansion's synthetic points per pair. With EE each negative distance
         :math:`D_{ik}` is the hardest pair between the expanded sets of i and k
         (:mod:`eelib.mining`); the paper's exact EE form for this loss is UNVERIFIED
-        (paper-notes §1.6).
+        (docs/paper.md §1.6).
     normalize_synthetic : bool, default True
         L2-normalise synthetic points.
     margin : float, default 1.0

@@ -74,7 +74,7 @@ def multi_similarity_loss(
         Embedding Expansion's synthetic points per pair. With EE, :math:`S_{ik}` on
         negative pairs is the largest inner product between the expanded sets of i and
         k (:mod:`eelib.mining`), before MS's own mining; positives stay original. The
-        paper's exact EE form for MS is UNVERIFIED (paper-notes §1.6).
+        paper's exact EE form for MS is UNVERIFIED (docs/paper.md §1.6).
     normalize_synthetic : bool, default True
         L2-normalise synthetic points.
     alpha, beta : float, default 2.0 and 50.0

@@ -68,7 +68,7 @@ def npair_loss(
         :math:`f_i^\top f_j^+` becomes the largest inner product between the expanded
         sets of :math:`f_i` and :math:`f_j^+` (the segment of class i against that of
         class j), as Symmetrical Synthesis does for N-pair; for EE this form is
-        UNVERIFIED (paper-notes §1.6). The positive logit stays original.
+        UNVERIFIED (docs/paper.md §1.6). The positive logit stays original.
     normalize_synthetic : bool, default True
         L2-normalise synthetic points.
     l2_reg : float, default 0.0

@@ -40,7 +40,7 @@ def triplet_loss(
         exactly the official EE + HPHN code (per anchor, the closest negative over the
         anchor and the synthetic points of its segment), except that we average over
         anchors where the official trainer sums. For "all" and "semihard" the paper's
-        exact form is UNVERIFIED (paper-notes §1.6).
+        exact form is UNVERIFIED (docs/paper.md §1.6).
     normalize_synthetic : bool, default True
         L2-normalise synthetic points.
     margin : float, default 0.2
