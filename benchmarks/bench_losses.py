@@ -15,7 +15,7 @@ Tables (printed as Markdown, and written to ``benchmarks/results/losses.md`` and
 ``losses.json``):
 
 (a) eelib / PML time per loss, PML configured to compute the same formula
-    (docs/paper.md §5; the same configurations as ``tests/test_losses_oracles.py``).
+    (docs/paper.md §5; :mod:`eelib.pml_reference`, which the tests use too).
 (b) EE overhead: time with ``n_synthetic = n`` over time with ``n = 0``, per loss, for
     n = 1, 2, 4, 8, and for n = 2 at D = 64, 512, 2048.
 (c) The paper's comparison (UNVERIFIED numbers, docs/paper.md §2.2): generating 32
@@ -39,10 +39,10 @@ from pathlib import Path
 import pytorch_metric_learning
 import torch
 import torch.nn.functional as F
-from pytorch_metric_learning import distances, losses, miners, reducers, regularizers
 from torch import Tensor
 
-from eelib import expand
+from eelib import expand, pml_reference
+from eelib.data import random_batch
 from eelib.distances import squared_distances_from_gram
 from eelib.expansion import expanded_inner_products, expanded_sets, synthetic_provenance
 from eelib.losses import (
@@ -70,9 +70,7 @@ Step = Callable[[], None]
 
 def make_batch(classes: int, per_class: int, dim: int, seed: int = 0) -> tuple[Tensor, Tensor]:
     """Unit-norm float32 embeddings (requiring grad) in class blocks, and their labels."""
-    gen = torch.Generator().manual_seed(seed)
-    labels = torch.arange(classes).repeat_interleave(per_class)
-    x = F.normalize(torch.randn(classes * per_class, dim, generator=gen), dim=1)
+    x, labels = random_batch([per_class] * classes, dim, seed=seed, dtype=torch.float32)
     return x.requires_grad_(True), labels
 
 
@@ -100,43 +98,16 @@ def eelib_loss(name: str, labels: Tensor, n_synthetic: int = 0) -> Callable[[Ten
 
 
 def pml_loss(name: str, labels: Tensor) -> Callable[[Tensor], Tensor]:
-    """The PML configuration computing the same formula (docs/paper.md §5)."""
-    lp = distances.LpDistance(normalize_embeddings=False)
-    dot = distances.DotProductSimilarity(normalize_embeddings=False)
-    if name == "contrastive":
-        fn = losses.ContrastiveLoss(
-            pos_margin=0, neg_margin=MARGIN["contrastive"], distance=lp, reducer=reducers.DoNothingReducer()
-        )
-        batch = labels.shape[0]
-
-        def contrastive(e: Tensor) -> Tensor:  # PML lists ordered pairs: divide by B(B - 1)
-            out = fn(e, labels)
-            pos, neg = out["pos_loss"]["losses"], out["neg_loss"]["losses"]
-            return (0.5 * (pos**2).sum() + 0.5 * (neg**2).sum()) / (batch * (batch - 1))
-
-        return contrastive
+    """PML configured to compute the same formula (:mod:`eelib.pml_reference`, docs/paper.md §5)."""
     if name.startswith("triplet"):
-        fn = losses.TripletMarginLoss(margin=MARGIN["triplet"], distance=lp, reducer=reducers.MeanReducer())
-        if name == "triplet-all":
-            return lambda e: fn(e, labels)
-        if name == "triplet-semihard":
-            miner = miners.TripletMarginMiner(margin=MARGIN["triplet"], type_of_triplets="semihard", distance=lp)
-        else:
-            miner = miners.BatchHardMiner(distance=lp)
-        return lambda e: fn(e, labels, miner(e, labels))
-    if name == "npair":
-        fn = losses.NPairsLoss(
-            distance=dot,
-            embedding_regularizer=regularizers.LpRegularizer(p=2, power=2),
-            embedding_reg_weight=0.5 * L2_REG,
-        )
-        return lambda e: fn(e, labels)
-    if name == "lifted":
-        fn = losses.LiftedStructureLoss(neg_margin=MARGIN["lifted"], pos_margin=0, distance=lp)
-        return lambda e: fn(e, labels)
-    fn = losses.MultiSimilarityLoss(alpha=MS["alpha"], beta=MS["beta"], base=MS["base"], distance=dot)
-    miner = miners.MultiSimilarityMiner(epsilon=MS["epsilon"], distance=dot)
-    return lambda e: fn(e, labels, miner(e, labels))
+        fn = pml_reference.pml_loss("triplet", margin=MARGIN["triplet"], mining=name.split("-")[1])
+    elif name == "npair":
+        fn = pml_reference.pml_loss("npair", l2_reg=L2_REG)
+    elif name == "ms":
+        fn = pml_reference.pml_loss("multi_similarity", **MS)
+    else:
+        fn = pml_reference.pml_loss(name, margin=MARGIN[name])
+    return lambda e: fn(e, labels)
 
 
 def train_step(loss: Callable[[Tensor], Tensor], x: Tensor) -> Step:

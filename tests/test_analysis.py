@@ -6,18 +6,16 @@ import itertools
 
 import pytest
 import torch
-import torch.nn.functional as F
 
 from eelib.losses import triplet_loss
 from eelib.analysis import gradient_usage, violating_triplet_share
+from eelib.data import random_batch
 
 pytestmark = pytest.mark.unit
 
 
 def _batch(seed: int, classes: int = 4, per_class: int = 4, dim: int = 6) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    x = F.normalize(torch.randn(classes * per_class, dim, generator=generator, dtype=torch.float64), dim=1)
-    return x, torch.arange(classes).repeat_interleave(per_class)
+    return random_batch([per_class] * classes, dim, seed=seed)
 
 
 def _separated_batch() -> tuple[torch.Tensor, torch.Tensor]:

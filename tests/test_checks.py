@@ -14,7 +14,7 @@ import eelib.losses
 from eelib import oracles
 from eelib.course import checks
 from eelib.expansion import expand
-from eelib.losses import contrastive_loss, lifted_structure_loss, multi_similarity_loss, npair_loss, triplet_loss
+from eelib.losses import contrastive_loss
 
 pytestmark = pytest.mark.unit
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor
 
 from eelib import expand, oracles
+from eelib.data import random_batch
 from eelib.expansion import (
     expanded_inner_products,
     expanded_sets,
@@ -27,13 +27,8 @@ pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("one_torch_thread")]
 
 
 def make_batch(sizes: list[int], dim: int, *, seed: int = 0, shuffle: bool = False) -> tuple[Tensor, Tensor]:
-    """Unit-norm float64 embeddings with ``sizes[c]`` instances of class c."""
-    gen = torch.Generator().manual_seed(seed)
-    labels = torch.cat([torch.full((size,), 10 * c + 3) for c, size in enumerate(sizes)])
-    if shuffle:
-        labels = labels[torch.randperm(labels.shape[0], generator=gen)]
-    x = torch.randn(labels.shape[0], dim, generator=gen, dtype=torch.float64)
-    return F.normalize(x, dim=1), labels
+    """Unit-norm float64 embeddings with ``sizes[c]`` instances of class c, scrambled label values."""
+    return random_batch(sizes, dim, seed=seed, shuffle=shuffle, scramble_labels=True)
 
 
 LAYOUTS = {

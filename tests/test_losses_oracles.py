@@ -27,10 +27,10 @@ from collections.abc import Callable
 import pytest
 import torch
 import torch.nn.functional as F
-from pytorch_metric_learning import distances, losses, miners, reducers, regularizers
 from torch import Tensor
 
 from eelib import oracles
+from eelib.data import random_batch
 from eelib.losses import (
     contrastive_loss,
     lifted_structure_loss,
@@ -38,7 +38,7 @@ from eelib.losses import (
     npair_loss,
     triplet_loss,
 )
-
+from eelib.pml_reference import pml_loss
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -50,19 +50,9 @@ DTYPES = [torch.float32, torch.float64]
 def make_batch(
     sizes: list[int], dim: int, dtype: torch.dtype, *, seed: int = 0, shuffle: bool = False
 ) -> tuple[Tensor, Tensor]:
-    """Random embeddings of norm 0.5..1.5 (losses must not normalise) and their labels.
-
-    ``sizes[c]`` instances of class c, as contiguous blocks unless ``shuffle``. Label
-    values are scrambled so that nothing relies on labels being 0..P-1 or sorted.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    class_ids = 3 * torch.randperm(len(sizes), generator=gen) + 5
-    labels = torch.cat([torch.full((size,), int(class_ids[c])) for c, size in enumerate(sizes)])
-    if shuffle:
-        labels = labels[torch.randperm(labels.shape[0], generator=gen)]
-    x = torch.randn(labels.shape[0], dim, generator=gen, dtype=torch.float64)
-    scale = 0.5 + torch.rand(labels.shape[0], 1, generator=gen, dtype=torch.float64)
-    return (F.normalize(x, dim=1) * scale).to(dtype), labels
+    """Embeddings of norm 0.5..1.5 (losses must not normalise), scrambled label values."""
+    return random_batch(sizes, dim, seed=seed, shuffle=shuffle, norm_range=(0.5, 1.5), scramble_labels=True,
+                        dtype=dtype)
 
 
 def value_and_grad(fn: Callable[[Tensor], Tensor], x: Tensor) -> tuple[Tensor, Tensor]:
@@ -102,69 +92,6 @@ LOOP_LAYOUTS = {
 }
 
 
-# ------------------------------------------------------------------ PML references
-
-
-def _lp(power: int = 1) -> distances.LpDistance:
-    return distances.LpDistance(normalize_embeddings=False, power=power)
-
-
-def _dot() -> distances.DotProductSimilarity:
-    return distances.DotProductSimilarity(normalize_embeddings=False)
-
-
-def pml_contrastive(x: Tensor, y: Tensor, margin: float) -> Tensor:
-    """Hadsell's squared form from PML's hinges.
-
-    PML returns ``[D]_+`` and ``[m - D]_+`` per *ordered* pair (i, j), i ≠ j (each
-    unordered pair twice), so the squared-and-halved sum is divided by B(B − 1), which
-    is the mean over the B(B − 1)/2 unordered pairs that eelib uses.
-    """
-    fn = losses.ContrastiveLoss(
-        pos_margin=0, neg_margin=margin, distance=_lp(), reducer=reducers.DoNothingReducer()
-    )
-    out = fn(x, y)
-    total = 0.5 * (out["pos_loss"]["losses"] ** 2).sum() + 0.5 * (out["neg_loss"]["losses"] ** 2).sum()
-    return total / (x.shape[0] * (x.shape[0] - 1))
-
-
-def pml_triplet(x: Tensor, y: Tensor, margin: float, mining: str, squared: bool) -> Tensor:
-    distance = _lp(2 if squared else 1)
-    fn = losses.TripletMarginLoss(margin=margin, distance=distance, reducer=reducers.MeanReducer())
-    if mining == "all":
-        return fn(x, y)
-    if mining == "semihard":
-        miner = miners.TripletMarginMiner(margin=margin, type_of_triplets="semihard", distance=distance)
-    else:
-        miner = miners.BatchHardMiner(distance=distance)
-    return fn(x, y, miner(x, y))
-
-
-def pml_npair(x: Tensor, y: Tensor, l2_reg: float) -> Tensor:
-    """PML averages the L2 penalty over all 2N embeddings, hence the weight 0.5 λ."""
-    fn = losses.NPairsLoss(
-        distance=_dot(),
-        embedding_regularizer=regularizers.LpRegularizer(p=2, power=2),
-        embedding_reg_weight=0.5 * l2_reg,
-    )
-    return fn(x, y)
-
-
-def pml_lifted(x: Tensor, y: Tensor, margin: float) -> Tensor:
-    return losses.LiftedStructureLoss(neg_margin=margin, pos_margin=0, distance=_lp())(x, y)
-
-
-def pml_ms(x: Tensor, y: Tensor, cosine: bool, **kw: float) -> Tensor:
-    """MS loss on MS-mined pairs; plain dot products, or PML's default cosine."""
-    epsilon = kw.pop("epsilon")
-    if cosine:
-        fn, miner = losses.MultiSimilarityLoss(**kw), miners.MultiSimilarityMiner(epsilon=epsilon)
-    else:
-        fn = losses.MultiSimilarityLoss(**kw, distance=_dot())
-        miner = miners.MultiSimilarityMiner(epsilon=epsilon, distance=_dot())
-    return fn(x, y, miner(x, y))
-
-
 # ------------------------------------------------------------- n_synthetic = 0: PML
 
 
@@ -179,7 +106,7 @@ class TestBaseLossesEqualPML:
     def test_contrastive(self, layout, dtype, margin):
         x, y = self.batch(layout, dtype)
         value = assert_same(
-            lambda e: contrastive_loss(e, y, margin=margin), lambda e: pml_contrastive(e, y, margin), x
+            lambda e: contrastive_loss(e, y, margin=margin), lambda e: pml_loss("contrastive", margin=margin)(e, y), x
         )
         assert value > 0
 
@@ -190,7 +117,7 @@ class TestBaseLossesEqualPML:
         margin = 0.5
         value = assert_same(
             lambda e: triplet_loss(e, y, margin=margin, mining=mining, squared=squared),
-            lambda e: pml_triplet(e, y, margin, mining, squared),
+            lambda e: pml_loss("triplet", margin=margin, mining=mining, squared=squared)(e, y),
             x,
         )
         assert value > 0
@@ -198,7 +125,7 @@ class TestBaseLossesEqualPML:
     def test_lifted(self, layout, dtype):
         x, y = self.batch(layout, dtype)
         value = assert_same(
-            lambda e: lifted_structure_loss(e, y, margin=1.0), lambda e: pml_lifted(e, y, 1.0), x
+            lambda e: lifted_structure_loss(e, y, margin=1.0), lambda e: pml_loss("lifted", margin=1.0)(e, y), x
         )
         assert value > 0
 
@@ -209,7 +136,7 @@ class TestBaseLossesEqualPML:
     def test_multi_similarity_dot(self, layout, dtype, params):
         x, y = self.batch(layout, dtype)
         value = assert_same(
-            lambda e: multi_similarity_loss(e, y, **params), lambda e: pml_ms(e, y, False, **params), x
+            lambda e: multi_similarity_loss(e, y, **params), lambda e: pml_loss("multi_similarity", **params)(e, y), x
         )
         assert value > 0
 
@@ -223,10 +150,10 @@ class TestBaseLossesEqualPML:
         x, y = self.batch(layout, dtype)
         x = F.normalize(x, dim=1)
         params = {"alpha": 2.0, "beta": 50.0, "base": 0.5, "epsilon": 0.1}
-        torch.testing.assert_close(multi_similarity_loss(x, y, **params), pml_ms(x, y, True, **params))
+        torch.testing.assert_close(multi_similarity_loss(x, y, **params), pml_loss("multi_similarity", cosine=True, **params)(x, y))
         value = assert_same(
             lambda e: multi_similarity_loss(F.normalize(e, dim=1), y, **params),
-            lambda e: pml_ms(e, y, True, **params),
+            lambda e: pml_loss("multi_similarity", cosine=True, **params)(e, y),
             x,
         )
         assert value > 0
@@ -246,7 +173,7 @@ NPAIR_LAYOUTS = {
 def test_npair_equals_pml(layout, l2_reg, dtype):
     classes, dim, shuffle = NPAIR_LAYOUTS[layout]
     x, y = make_batch([2] * classes, dim, dtype, seed=classes, shuffle=shuffle)
-    value = assert_same(lambda e: npair_loss(e, y, l2_reg=l2_reg), lambda e: pml_npair(e, y, l2_reg), x)
+    value = assert_same(lambda e: npair_loss(e, y, l2_reg=l2_reg), lambda e: pml_loss("npair", l2_reg=l2_reg)(e, y), x)
     assert value > 0
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor
 
+from eelib.data import random_batch
 from eelib.losses import (
     contrastive_loss,
     lifted_structure_loss,
@@ -42,18 +42,14 @@ PAIR_LOSSES = {
 NPAIR = (npair_loss, {"l2_reg": 0.002})
 
 
-def random_batch(sizes: list[int], dim: int, seed: int) -> tuple[Tensor, Tensor]:
+def shuffled_batch(sizes: list[int], dim: int, seed: int) -> tuple[Tensor, Tensor]:
     """Shuffled float64 embeddings, norms 0.5..1.5, ``sizes[c]`` instances of class c."""
-    gen = torch.Generator().manual_seed(seed)
-    labels = torch.cat([torch.full((size,), c) for c, size in enumerate(sizes)])
-    labels = labels[torch.randperm(labels.shape[0], generator=gen)]
-    x = F.normalize(torch.randn(labels.shape[0], dim, generator=gen, dtype=torch.float64), dim=1)
-    return x * (0.5 + torch.rand(labels.shape[0], 1, generator=gen, dtype=torch.float64)), labels
+    return random_batch(sizes, dim, seed=seed, shuffle=True, norm_range=(0.5, 1.5))
 
 
 def pair_batch(classes: int, dim: int, seed: int) -> tuple[Tensor, Tensor]:
     """An N-pair batch: every class exactly twice, classes interleaved."""
-    x, _ = random_batch([2] * classes, dim, seed)
+    x, _ = shuffled_batch([2] * classes, dim, seed)
     labels = torch.arange(classes).repeat(2)
     return x, labels
 
@@ -65,7 +61,7 @@ def pair_batch(classes: int, dim: int, seed: int) -> tuple[Tensor, Tensor]:
 @pytest.mark.parametrize("case", PAIR_LOSSES)
 def test_base_losses_are_permutation_invariant(case, seed):
     loss, kw = PAIR_LOSSES[case]
-    x, y = random_batch([3, 4, 2, 5], 8, seed)
+    x, y = shuffled_batch([3, 4, 2, 5], 8, seed)
     perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(100 + seed))
     value = loss(x, y, **kw)
     assert value > 0
@@ -142,10 +138,21 @@ def test_ee_never_makes_a_loss_easier(seed, n_synthetic, normalize, case):
     if case == "npair":
         x, y = pair_batch(5, 4, seed)
     else:
-        x, y = random_batch([3, 2, 4], 4, seed)
+        x, y = shuffled_batch([3, 2, 4], 4, seed)
     base = loss(x, y, **kw)
     expanded = loss(x, y, n_synthetic=n_synthetic, normalize_synthetic=normalize, **kw)
     assert expanded >= base - 1e-12 * abs(float(base))
+
+
+def test_ee_can_make_the_semihard_triplet_loss_easier():
+    """The exception to the rule above: negatives that EE makes hard leave the semi-hard band."""
+    lowered = 0
+    for seed in range(100):
+        x, y = random_batch([4] * 8, 8, seed=seed)
+        base = triplet_loss(x, y, mining="semihard")
+        expanded = triplet_loss(x, y, mining="semihard", n_synthetic=2)
+        lowered += bool(expanded < base - 1e-9)
+    assert lowered > 0, "no batch found where EE lowers the semi-hard triplet loss"
 
 
 # ------------------------------------------------- hypothesis: finite values and grads
