@@ -100,7 +100,7 @@ def _scalar_loss(value: object) -> Tensor:
     if not value.requires_grad:
         raise ValueError("loss returned a tensor without a gradient (is it detached from the embeddings?)")
     if not bool(torch.isfinite(value)):
-        raise ValueError(f"loss returned a non-finite value ({float(value)})")
+        raise ValueError(f"loss returned a non-finite value ({value.detach().item()})")
     return value
 
 

@@ -34,10 +34,14 @@ def sqrt_clip(dtype: torch.dtype) -> float:
     return max(SQRT_CLIP, float(torch.finfo(dtype).tiny))
 
 
+#: The dtypes the building blocks below compute in (the losses accept float32 and float64).
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
 def _require_float_tensor(name: str, value: object) -> Tensor:
-    if not isinstance(value, Tensor) or not value.is_floating_point():
-        kind = f"a tensor of dtype {value.dtype}" if isinstance(value, Tensor) else type(value).__name__
-        raise TypeError(f"{name} must be a floating-point tensor, got {kind}")
+    if not isinstance(value, Tensor) or value.dtype not in FLOAT_DTYPES or value.layout != torch.strided:
+        kind = f"a {value.layout} tensor of dtype {value.dtype}" if isinstance(value, Tensor) else type(value).__name__
+        raise TypeError(f"{name} must be a dense floating-point tensor (float16 to float64), got {kind}")
     return value
 
 
@@ -75,7 +79,8 @@ def euclidean_from_squared(squared: Tensor) -> Tensor:
         ``sqrt(max(squared, clip))`` with ``clip = sqrt_clip(squared.dtype)`` (1e-12 except
         in float16).
     """
-    return squared.clamp_min(sqrt_clip(_require_float_tensor("squared", squared).dtype)).sqrt()
+    squared = _require_float_tensor("squared", squared)
+    return squared.clamp_min(sqrt_clip(squared.dtype)).sqrt()
 
 
 def pairwise_distances(embeddings: Tensor, *, squared: bool = False) -> Tensor:

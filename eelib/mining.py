@@ -192,11 +192,12 @@ def pair_matrices_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: in
     masks), and with EE the N × N expanded matrix (``N = B + n · P``) and the
     ``(B · L) × N`` rows gathered for mining over expanded sets of width ``L = 1 + n`` (or
     ``1 + 2n`` when a sample is in two pairs). Measured peak RSS of forward + backward
-    (float32, 2026-11-30; the estimate is ``10 B²`` values without EE and ``3 (N² + B L N)``
-    more with it): batch-hard triplet B = 8, n = 600: 161 MiB (estimate 199); B = 8,
-    n = 2000: 1.47 GiB (2.2); B = 128, n = 100, any distance loss: 0.99 GiB (1.45), MS and
-    N-pair 0.83 GiB; contrastive B = 4000 without EE: 444 MiB (610). Update it with the
-    code it describes (tests/test_validation.py checks it against a measurement).
+    (float32, 2026-11-30; the estimate is ``10 B²`` values without EE and ``3.5 (N² + B L N)``
+    more with it): batch-hard triplet B = 8, n = 600: 120 to 209 MiB from run to run
+    (estimate 232); B = 8, n = 2000: 1.47 GiB (2.5); B = 128, n = 100, any distance loss:
+    0.99 GiB (1.7), MS and N-pair 0.83 GiB; contrastive B = 4000 without EE: 444 MiB (610).
+    Update it with the code it describes (tests/test_validation.py checks it against a
+    measurement).
 
     Parameters
     ----------
@@ -215,7 +216,7 @@ def pair_matrices_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: in
     if n_synthetic:
         expanded = batch + n_synthetic * n_pairs
         width = 1 + pairs_per_sample * n_synthetic
-        values += 3 * expanded * (expanded + batch * width)
+        values += 7 * expanded * (expanded + batch * width) // 2
     return values * itemsize
 
 

@@ -455,7 +455,7 @@ def status(field):
 
 x, y = random_batch([2] * 4, 16, dtype=torch.float32)
 x.requires_grad_(True)
-{loss}(x, y, n_synthetic=1).backward()  # warm-up: allocator, thread pool
+{loss}(x, y, n_synthetic=300).backward()  # warm-up: allocator, thread pool, the kernels' code pages
 with open("/proc/self/clear_refs", "w") as clear:
     clear.write("5")  # resets the peak resident size (VmHWM) to the current one
 before = status("VmRSS:")
@@ -478,7 +478,7 @@ def test_the_memory_estimate_covers_what_is_allocated(loss):
     estimate = pair_matrices_bytes(8, 600, n_pairs=4, itemsize=4, pairs_per_sample=1)
     assert grown <= estimate, (grown, estimate)
     if loss == "triplet_loss":
-        assert grown > 0.4 * estimate, (grown, estimate)
+        assert grown > 0.25 * estimate, (grown, estimate)
 
 
 def _resident_bytes() -> int:

@@ -144,10 +144,11 @@ def explore(k: int, normalize: bool = True, points: Tensor | None = None,
         raise ValueError("points and labels must be given together (or neither, for the toy batch)")
     if points is None or labels is None:
         points, labels = toy_batch()
-    expansion = expand(points, labels, k, normalize=normalize)  # checks the batch, k and normalize
+    # checks the batch, k, normalize and the memory of the N x N matrices before anything is expanded
+    per_anchor = hardest_negative_pairs(points, labels, k, normalize_synthetic=normalize)
     if torch.unique(labels).numel() < 2:
         raise ValueError("labels must contain at least two classes: a negative pair needs two")
-    per_anchor = hardest_negative_pairs(points, labels, k, normalize_synthetic=normalize)  # and the memory
+    expansion = expand(points, labels, k, normalize=normalize)
     distances = torch.cdist(expansion.embeddings, expansion.embeddings)
     best = int(per_anchor.distance.argmin())
     pair = (int(per_anchor.row[best]), int(per_anchor.col[best]))

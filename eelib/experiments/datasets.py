@@ -437,6 +437,7 @@ def _read_cars196(root: _Root, split: str) -> Listing:
             class_value = _annotation_value(record, "class")
             if not isinstance(relative, str):
                 raise ValueError(f"has a {type(relative).__name__} as its path")
+            relative = str(relative)  # numpy's str_ prints as np.str_('...')
             class_id = int(class_value)
             if class_id != class_value:
                 raise ValueError(f"has the class {class_value!r}, not an integer")

@@ -207,6 +207,9 @@ def fit(
     normalize_synthetic = validate_flag("normalize_synthetic", normalize_synthetic)
     epochs = validate_positive_int("epochs", epochs)
     classes_per_batch = validate_positive_int("classes_per_batch", classes_per_batch)
+    if classes_per_batch < 2:
+        raise ValueError("classes_per_batch must be >= 2: a batch of one class has no negative pair, "
+                         f"got {classes_per_batch}")
     required = batch_requirement(loss_fn).samples_per_class
     if samples_per_class is None:
         samples_per_class = required or 4
