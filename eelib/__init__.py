@@ -3,6 +3,7 @@
 A small, tested reference library behind the course in ``notebooks/``.
 """
 
+from eelib._validation import set_memory_limit
 from eelib.expansion import Expansion, expand
 from eelib.losses import (
     contrastive_loss,
@@ -22,5 +23,6 @@ __all__ = [
     "lifted_structure_loss",
     "multi_similarity_loss",
     "npair_loss",
+    "set_memory_limit",
     "triplet_loss",
 ]

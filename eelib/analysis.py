@@ -28,11 +28,11 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
-from eelib._validation import validate_batch, validate_n_synthetic, validate_non_negative
+from eelib._validation import validate_batch, validate_memory, validate_non_negative
 from eelib.distances import pairwise_distances, squared_distances_from_gram
 from eelib.expansion import expanded_inner_products
 from eelib.losses import get_loss
-from eelib.mining import expansion_plan
+from eelib.mining import expansion_plan, validate_expansion
 
 #: Size of the probe block appended to the embeddings; it shifts squared norms by ε² = 1e-12.
 PROBE_EPS = 1e-6
@@ -79,14 +79,29 @@ def loss_geometry(loss: str | Callable[..., Tensor], points: Tensor, labels: Ten
     Geometry
     """
     fn = get_loss(loss)
+    validate_batch(points, labels)
     x = points.detach().to(torch.float64).requires_grad_(True)
-    value = fn(x, labels, **hyperparameters)
-    (gradient,) = torch.autograd.grad(value, x)
+    value = _scalar_loss(fn(x, labels, **hyperparameters))
+    (gradient,) = torch.autograd.grad(value, x, allow_unused=True)
     probe = (PROBE_EPS * torch.eye(len(labels), dtype=torch.float64)).requires_grad_(True)
-    (probe_grad,) = torch.autograd.grad(fn(torch.cat([x.detach(), probe], dim=1), labels, **hyperparameters), probe)
+    probed = _scalar_loss(fn(torch.cat([x.detach(), probe], dim=1), labels, **hyperparameters))
+    (probe_grad,) = torch.autograd.grad(probed, probe, allow_unused=True)
+    if gradient is None or probe_grad is None:
+        raise ValueError("loss does not depend on the embeddings it is given: there is no gradient to read")
     weights = (probe_grad + probe_grad.T) / (2 * PROBE_EPS)
     weights.fill_diagonal_(0.0)
     return Geometry(float(value.detach()), gradient, weights)
+
+
+def _scalar_loss(value: object) -> Tensor:
+    """A loss's output, checked: a finite 0-dim tensor that autograd can differentiate."""
+    if not isinstance(value, Tensor) or value.dim() != 0 or not value.is_floating_point():
+        raise TypeError(f"loss must return a 0-dim floating-point tensor, got {value!r:.80}")
+    if not value.requires_grad:
+        raise ValueError("loss returned a tensor without a gradient (is it detached from the embeddings?)")
+    if not bool(torch.isfinite(value)):
+        raise ValueError(f"loss returned a non-finite value ({value.detach().item()})")
+    return value
 
 
 class GradientUsage(NamedTuple):
@@ -194,7 +209,10 @@ def violating_triplet_share(embeddings: Tensor, labels: Tensor, margin: float = 
         Violating triplets over valid triplets; 0.0 when the batch has no valid triplet.
     """
     validate_batch(embeddings, labels)
-    validate_non_negative("margin", margin)
+    margin = validate_non_negative("margin", margin)
+    batch = labels.shape[0]
+    validate_memory(f"violating_triplet_share on a batch of {batch} (B x B x B triplets)",
+                    batch**3 * (2 * embeddings.element_size() + 2), embeddings.device)
     distances = pairwise_distances(embeddings.detach())
     same = labels[:, None] == labels[None, :]
     positive = same & ~torch.eye(len(labels), dtype=torch.bool, device=labels.device)
@@ -248,7 +266,7 @@ def hardest_negative_pairs(
     HardestNegatives
     """
     validate_batch(embeddings, labels)
-    n_synthetic = validate_n_synthetic(n_synthetic)
+    n_synthetic, normalize_synthetic = validate_expansion(embeddings, labels, n_synthetic, normalize_synthetic)
     provenance, sets = expansion_plan(labels, n_synthetic)
     gram = embeddings @ embeddings.T
     expanded = expanded_inner_products(gram, provenance, normalize=normalize_synthetic)
@@ -290,7 +308,7 @@ def class_distance_matrix(
         Classes in sorted label order; computed in float64, returned in the embeddings' dtype.
     """
     validate_batch(embeddings, labels)
-    n_synthetic = validate_n_synthetic(n_synthetic)
+    n_synthetic, normalize_synthetic = validate_expansion(embeddings, labels, n_synthetic, normalize_synthetic)
     provenance, _ = expansion_plan(labels, n_synthetic)
     gram = embeddings.detach().to(torch.float64) @ embeddings.detach().to(torch.float64).T
     distances = squared_distances_from_gram(

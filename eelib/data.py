@@ -19,7 +19,16 @@ from numpy.typing import ArrayLike
 from torch import Tensor
 from torch.utils.data import Sampler
 
-from eelib._validation import as_label_tensor, validate_positive_int
+from eelib._validation import (
+    as_label_tensor,
+    norm_limit,
+    validate_count,
+    validate_flag,
+    validate_memory,
+    validate_positive_int,
+    validate_real,
+    validate_seed,
+)
 
 
 # --- class splits ----------------------------------------------------------------------
@@ -120,7 +129,7 @@ def split_dataset(
     -------
     DataSplit
     """
-    x = torch.as_tensor(np.asarray(x) if not isinstance(x, Tensor) else x, dtype=torch.float32)
+    x = _as_features(x)
     y = as_label_tensor(y, "y")
     if x.shape[0] != y.shape[0]:
         raise ValueError(
@@ -134,6 +143,26 @@ def split_dataset(
         x_test=x[split.test_indices],
         y_test=y[split.test_indices],
     )
+
+
+def _as_features(x: Tensor | ArrayLike) -> Tensor:
+    """Samples as a finite float32 tensor with at least one dimension, or a clear error naming ``x``."""
+    if not isinstance(x, Tensor):
+        try:
+            x = torch.as_tensor(np.asarray(x))
+        except (TypeError, ValueError, RuntimeError) as error:
+            raise TypeError(f"x must be a tensor or a numeric array, got {type(x).__name__}") from error
+    if x.layout != torch.strided or x.device.type == "meta":
+        raise TypeError(f"x must be a dense tensor with data, got layout {x.layout} on {x.device}")
+    if x.is_complex() or not (x.is_floating_point() or x.dtype in (torch.uint8, torch.int8, torch.int16,
+                                                                   torch.int32, torch.int64, torch.bool)):
+        raise TypeError(f"x must hold real numbers, got dtype {x.dtype}")
+    if x.dim() == 0:
+        raise ValueError("x must have one row per sample, got a 0-dim tensor")
+    x = x.to(torch.float32)
+    if x.numel() and not bool(torch.isfinite(x).all()):
+        raise ValueError("x contains NaN or Inf values (or values beyond float32's range)")
+    return x
 
 
 def load_digits_split() -> DataSplit:
@@ -201,13 +230,22 @@ def random_batch(
     >>> x.shape, y.tolist()
     (torch.Size([5, 4]), [0, 0, 1, 1, 1])
     """
+    if isinstance(class_sizes, (str, bytes)) or not isinstance(class_sizes, (Sequence, np.ndarray)):
+        raise TypeError(f"class_sizes must be a sequence of positive ints, got {type(class_sizes).__name__}")
     sizes = [validate_positive_int("class_sizes", size) for size in class_sizes]
     if not sizes:
         raise ValueError("class_sizes is empty: a batch needs at least one class")
     dim = validate_positive_int("dim", dim)
-    low, high = norm_range
-    if not 0 <= low <= high:
-        raise ValueError(f"norm_range must be (low, high) with 0 <= low <= high, got {norm_range}")
+    seed = validate_seed("seed", seed)
+    shuffle = validate_flag("shuffle", shuffle)
+    scramble_labels = validate_flag("scramble_labels", scramble_labels)
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise TypeError(f"dtype must be a floating-point torch.dtype, got {dtype!r}")
+    if not isinstance(norm_range, (tuple, list)) or len(norm_range) != 2:
+        raise TypeError(f"norm_range must be a pair (low, high), got {norm_range!r}")
+    low = validate_real("norm_range[0]", norm_range[0], minimum=0.0)
+    high = validate_real("norm_range[1]", norm_range[1], minimum=low, maximum=norm_limit(dtype))
+    validate_memory(f"random_batch of {sum(sizes)} rows of dimension {dim}", 3 * sum(sizes) * dim * 8)
     generator = torch.Generator().manual_seed(seed)
     ids = 3 * torch.randperm(len(sizes), generator=generator) + 5 if scramble_labels else torch.arange(len(sizes))
     labels = torch.cat([torch.full((size,), int(ids[c])) for c, size in enumerate(sizes)])
@@ -248,16 +286,24 @@ def toy_batch(
     points : Tensor, shape (N, 2), float64
     labels : Tensor of int64, shape (N,)
     """
+    seed = validate_seed("seed", seed)
+    on_circle = validate_flag("on_circle", on_circle)
     generator = torch.Generator().manual_seed(seed)
     if angles is None:
         n_classes = validate_positive_int("n_classes", n_classes)
         per_class = validate_positive_int("per_class", per_class)
+        validate_memory(f"toy_batch of {n_classes} x {per_class} points", 64 * n_classes * per_class)
         centres = torch.arange(n_classes, dtype=torch.float64) * (360.0 / n_classes)
         jitter = 126.0 * (torch.rand(n_classes * per_class, generator=generator, dtype=torch.float64) - 0.5)
         degrees = centres.repeat_interleave(per_class) + jitter
         labels = torch.arange(n_classes).repeat_interleave(per_class)
     else:
-        degrees = torch.tensor([a for group in angles for a in group], dtype=torch.float64)
+        if isinstance(angles, (str, bytes)) or not isinstance(angles, Sequence) or not angles or any(
+                isinstance(group, (str, bytes)) or not isinstance(group, Sequence) or not group for group in angles):
+            raise TypeError("angles must be a non-empty sequence of non-empty sequences of angles in degrees, "
+                            f"one per class, got {angles!r:.80}")
+        degrees = torch.tensor([validate_real("angles", a, minimum=-1e6, maximum=1e6) for group in angles for a in group],
+                               dtype=torch.float64)
         labels = torch.tensor([c for c, group in enumerate(angles) for _ in group])
     radians = degrees * (math.pi / 180.0)
     radius = torch.ones_like(radians)
@@ -400,12 +446,14 @@ def make_glyphs(
     per_class = validate_positive_int("per_class", per_class)
     image_size = validate_positive_int("image_size", image_size)
     classes_per_family = validate_positive_int("classes_per_family", classes_per_family)
-    if isinstance(difficulty, bool) or not isinstance(difficulty, (int, float)):
-        raise TypeError(f"difficulty must be a number in [0, 1], got {difficulty!r}")
-    if not 0.0 <= difficulty <= 1.0:
-        raise ValueError(f"difficulty must be in [0, 1], got {difficulty}")
+    difficulty = validate_real("difficulty", difficulty, minimum=0.0, maximum=1.0)
+    seed = validate_seed("seed", seed)
+    n = n_classes * per_class
+    # _render holds a few (N, strokes, pixels, 2) float32 tensors at once
+    validate_memory(f"make_glyphs of {n} images of {image_size} x {image_size}",
+                    n * (_FAMILY_STROKES + 2) * image_size**2 * 2 * 4 * 6)
     generator = torch.Generator().manual_seed(seed)
-    nuisance = _Nuisance.at(float(difficulty))
+    nuisance = _Nuisance.at(difficulty)
 
     n_families = math.ceil(n_classes / classes_per_family)
     family_strokes = _random_strokes(n_families, _FAMILY_STROKES, generator)
@@ -475,7 +523,7 @@ class PKSampler(Sampler[list[int]]):
         labels = as_label_tensor(labels)
         self.classes_per_batch = validate_positive_int("classes_per_batch", classes_per_batch)
         self.samples_per_class = validate_positive_int("samples_per_class", samples_per_class)
-        self.drop_last = bool(drop_last)
+        self.drop_last = validate_flag("drop_last", drop_last)
         classes = torch.unique(labels)
         if classes.numel() < self.classes_per_batch:
             raise ValueError(
@@ -483,7 +531,7 @@ class PKSampler(Sampler[list[int]]):
                 f"{self.classes_per_batch}; a batch needs that many distinct classes"
             )
         self._class_indices = [torch.nonzero(labels == c).flatten() for c in classes]
-        self._generator = torch.Generator().manual_seed(seed)
+        self._generator = torch.Generator().manual_seed(validate_seed("seed", seed))
 
     def __len__(self) -> int:
         n_classes, p = len(self._class_indices), self.classes_per_batch
@@ -546,20 +594,21 @@ def make_latent_classes(
     y : Tensor, shape (n_classes * per_class,), int64
         Class ``c`` occupies rows ``c * per_class`` to ``(c + 1) * per_class - 1``.
     """
-    for name, value in (("n_classes", n_classes), ("per_class", per_class),
-                        ("signal_dim", signal_dim)):
-        validate_positive_int(name, value)
-    if isinstance(nuisance_dim, bool) or not isinstance(nuisance_dim, int) or nuisance_dim < 0:
-        raise ValueError(f"nuisance_dim must be an int >= 0, got {nuisance_dim!r}")
-    for name, value in (("within_class_std", within_class_std), ("nuisance_std", nuisance_std)):
-        if not value >= 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
+    n_classes, per_class, signal_dim = (validate_positive_int(name, value) for name, value in (
+        ("n_classes", n_classes), ("per_class", per_class), ("signal_dim", signal_dim)))
+    nuisance_dim = validate_count("nuisance_dim", nuisance_dim, minimum=0)
+    # the noise is drawn in float32, whose randn reaches about 6 standard deviations
+    within_class_std, nuisance_std = (validate_real(name, value, minimum=0.0, maximum=1e30) for name, value in (
+        ("within_class_std", within_class_std), ("nuisance_std", nuisance_std)))
+    seed = validate_seed("seed", seed)
+    dim = signal_dim + nuisance_dim
+    validate_memory(f"make_latent_classes of {n_classes * per_class} samples of dimension {dim}",
+                    4 * (3 * n_classes * per_class * dim + 4 * dim * dim))
     generator = torch.Generator().manual_seed(seed)
     prototypes = torch.randn(n_classes, signal_dim, generator=generator)
     y = torch.arange(n_classes).repeat_interleave(per_class)
     signal = prototypes[y] + within_class_std * torch.randn(len(y), signal_dim, generator=generator)
     nuisance = nuisance_std * torch.randn(len(y), nuisance_dim, generator=generator)
-    dim = signal_dim + nuisance_dim
     rotation, _ = torch.linalg.qr(torch.randn(dim, dim, generator=generator))
     return (torch.cat([signal, nuisance], dim=1) @ rotation).float(), y
 

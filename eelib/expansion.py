@@ -36,16 +36,57 @@ for ``N`` expanded points, however large the embedding dimension D is.
 
 from __future__ import annotations
 
+import math
+from functools import lru_cache
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from eelib._validation import validate_batch, validate_n_synthetic
+from eelib._validation import (
+    validate_batch,
+    validate_count,
+    validate_flag,
+    validate_labels,
+    validate_memory,
+    validate_n_synthetic,
+)
 
 #: Norms are clamped at this value before dividing, as in ``torch.nn.functional.normalize``.
 NORM_EPS = 1e-12
+
+
+@lru_cache(maxsize=None)
+def norm_eps(dtype: torch.dtype) -> float:
+    """:data:`NORM_EPS`, or ``sqrt`` of the smallest normal number of ``dtype`` where that is larger.
+
+    The Gram route clamps squared norms at ``norm_eps ** 2``, which must not round to 0
+    (``rsqrt(0) · 0`` is NaN): 1e-24 is a normal number in float32, float64 and bfloat16,
+    but not in float16, whose clamp is therefore its smallest normal number (eps 7.8e-3).
+    """
+    return max(NORM_EPS, math.sqrt(float(torch.finfo(dtype).tiny)))
+
+
+#: Bytes per expanded row of a :class:`Provenance` (five int64/float64/bool vectors, with slack).
+PROVENANCE_BYTES_PER_ROW = 48
+
+
+def count_pairs(labels: Tensor) -> tuple[int, int]:
+    """How many pairs :func:`pair_within_classes` forms, and in how many pairs a sample can be.
+
+    A class of ``m`` instances gives ``ceil(m / 2)`` pairs; when ``m`` is odd and at least 3,
+    its first instance is in two of them (one sample in two pairs), otherwise in one.
+
+    Returns
+    -------
+    n_pairs : int
+    pairs_per_sample : int
+        1 or 2: the most pairs any one sample belongs to.
+    """
+    counts = torch.unique(labels, return_counts=True)[1]
+    odd = bool(((counts % 2 == 1) & (counts >= 3)).any())
+    return int(((counts + 1) // 2).sum()), 2 if odd else 1
 
 
 class Expansion(NamedTuple):
@@ -107,6 +148,7 @@ def pair_within_classes(labels: Tensor) -> Tensor:
     ValueError
         If a class has a single instance in the batch.
     """
+    labels = validate_labels(labels)
     batch = labels.shape[0]
     order = torch.argsort(labels, stable=True)
     sorted_labels = labels[order]
@@ -146,7 +188,13 @@ def synthetic_provenance(labels: Tensor, n_synthetic: int) -> Provenance:
     Provenance
         Fields of length ``N = B + n · P`` laid out as in :class:`Expansion`.
     """
+    labels = validate_labels(labels)
+    n_synthetic = validate_n_synthetic(n_synthetic)
     batch = labels.shape[0]
+    if n_synthetic:
+        rows = batch + n_synthetic * count_pairs(labels)[0]
+        validate_memory(f"n_synthetic={n_synthetic} with a batch of {batch} ({rows} expanded rows)",
+                        PROVENANCE_BYTES_PER_ROW * rows, labels.device)
     device = labels.device
     originals = torch.arange(batch, device=device)
     if n_synthetic == 0:
@@ -191,12 +239,18 @@ def expand(
     """
     validate_batch(embeddings, labels)
     n_synthetic = validate_n_synthetic(n_synthetic)
+    normalize = validate_flag("normalize", normalize)
+    batch, dim = embeddings.shape
+    if n_synthetic:
+        rows = batch + n_synthetic * count_pairs(labels)[0]
+        # the gathered parents, the weighted sum and the normalised copy: four (N, D) matrices
+        validate_memory(f"n_synthetic={n_synthetic} with a batch of {batch} ({rows} rows of dimension {dim})",
+                        rows * (4 * dim * embeddings.element_size() + PROVENANCE_BYTES_PER_ROW), embeddings.device)
     prov = synthetic_provenance(labels, n_synthetic)
     weight = prov.weight.to(embeddings.dtype)[:, None]
     points = (1 - weight) * embeddings[prov.parent_a] + weight * embeddings[prov.parent_b]
     if normalize and n_synthetic > 0:
-        batch = embeddings.shape[0]
-        synthetic = F.normalize(points[batch:], dim=1, eps=NORM_EPS)
+        synthetic = F.normalize(points[batch:], dim=1, eps=norm_eps(points.dtype))
         points = torch.cat([points[:batch], synthetic])
     return Expansion(points, prov.labels, prov.is_synthetic, prov.parent_a, prov.parent_b, prov.weight.to(embeddings.dtype))
 
@@ -224,6 +278,11 @@ def expanded_inner_products(gram: Tensor, provenance: Provenance, *, normalize: 
     Tensor, shape (N, N)
         Equal (up to round-off) to ``E Eᵀ`` for ``E = expand(...).embeddings``.
     """
+    normalize = validate_flag("normalize", normalize)
+    if not isinstance(gram, torch.Tensor) or not gram.is_floating_point() or gram.dim() != 2:
+        raise TypeError(f"gram must be a 2-D floating-point tensor, got {gram!r:.80}")
+    if not isinstance(provenance, Provenance):
+        raise TypeError(f"provenance must be a Provenance (from synthetic_provenance), got {type(provenance).__name__}")
     a, b = provenance.parent_a, provenance.parent_b
     w = provenance.weight.to(gram.dtype)  # coefficient of x_b
     v = 1 - w  # coefficient of x_a
@@ -232,7 +291,7 @@ def expanded_inner_products(gram: Tensor, provenance: Provenance, *, normalize: 
         # ‖x̄‖² = v² G_aa + w² G_bb + 2 v w G_ab needs three entries of G per row.
         diagonal = gram.diagonal()
         squared_norms = v * v * diagonal[a] + w * w * diagonal[b] + 2 * v * w * gram[a, b]
-        inverse_norms = squared_norms.clamp_min(NORM_EPS**2).rsqrt()  # 1 / max(‖x̄‖, eps)
+        inverse_norms = squared_norms.clamp_min(norm_eps(gram.dtype) ** 2).rsqrt()  # 1 / max(‖x̄‖, eps)
         scale = torch.where(provenance.is_synthetic, inverse_norms, torch.ones_like(inverse_norms))
         v, w = v * scale, w * scale
     # K = A G Aᵀ, A's two non-zeros per row applied by index_select (whose backward is
@@ -257,6 +316,9 @@ def expanded_sets(provenance: Provenance, n_originals: int) -> Tensor:
         (padding is harmless for the min/max reductions of hard negative pair mining).
         With the official layout every E(i) has ``1 + n`` members.
     """
+    if not isinstance(provenance, Provenance):
+        raise TypeError(f"provenance must be a Provenance (from synthetic_provenance), got {type(provenance).__name__}")
+    n_originals = validate_count("n_originals", n_originals, minimum=1)
     device = provenance.parent_a.device
     synthetic_rows = torch.nonzero(provenance.is_synthetic).squeeze(1)
     owner = torch.cat([provenance.parent_a[synthetic_rows], provenance.parent_b[synthetic_rows]])

@@ -13,7 +13,9 @@ Table 1), which is that of Oh Song et al. (2016):
   the paper does not report but which is a less saturated summary of the ranking.
 
 All functions accept torch tensors or numpy arrays and return Python floats in [0, 1]
-(the paper prints them as percentages).
+(the paper prints them as percentages). Embeddings in half precision (float16, bfloat16)
+are evaluated in float32; otherwise they are checked like a loss's batch
+(:func:`eelib._validation.validate_batch`: finite, row norms within the dtype's limit).
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import normalized_mutual_info_score
 from torch import Tensor
 
-from eelib._validation import validate_batch
+from eelib._validation import (
+    validate_batch,
+    validate_count,
+    validate_embeddings,
+    validate_memory,
+    validate_seed,
+)
 
 #: Number of queries whose distances to all samples are held in memory at once.
 DEFAULT_BLOCK_SIZE = 1024
@@ -44,18 +52,28 @@ def _as_tensor(value: Tensor | ArrayLike, name: str) -> Tensor:
         return value
     try:
         return torch.as_tensor(np.asarray(value))
-    except (TypeError, ValueError) as err:
+    except (TypeError, ValueError, RuntimeError) as err:
         raise TypeError(
             f"{name} must be a torch.Tensor or a numeric numpy array, got {type(value).__name__}"
         ) from err
+
+
+def _as_embeddings(value: Tensor | ArrayLike) -> Tensor:
+    """Embeddings as a tensor, half precision widened to float32 (no gradient flows here)."""
+    embeddings = _as_tensor(value, "embeddings")
+    if embeddings.dtype in (torch.float16, torch.bfloat16):
+        embeddings = embeddings.float()
+    return embeddings
 
 
 def _as_batch(
     embeddings: Tensor | ArrayLike, labels: Tensor | ArrayLike
 ) -> tuple[Tensor, Tensor]:
     """Validate and convert an evaluation set to (embeddings (N, D), labels (N,)) tensors."""
-    embeddings = _as_tensor(embeddings, "embeddings")
-    labels = _as_tensor(labels, "labels").to(embeddings.device)
+    embeddings = _as_embeddings(embeddings)
+    labels = _as_tensor(labels, "labels")
+    if isinstance(embeddings, Tensor) and isinstance(labels, Tensor) and labels.device.type != "meta":
+        labels = labels.to(embeddings.device)
     validate_batch(embeddings, labels)
     if embeddings.shape[0] < 2:
         raise ValueError(
@@ -77,7 +95,7 @@ def _as_labels(labels: Tensor | ArrayLike, name: str) -> np.ndarray:
 
 def _validate_ks(ks: Sequence[int], n_samples: int) -> tuple[int, ...]:
     """Check the list of K values against the number of samples N (each K <= N - 1)."""
-    if isinstance(ks, (int, str)) or not isinstance(ks, Sequence) or len(ks) == 0:
+    if isinstance(ks, (int, np.integer, str)) or not isinstance(ks, Sequence) or len(ks) == 0:
         raise TypeError(f"ks must be a non-empty sequence of positive ints, got {ks!r}")
     for k in ks:
         if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
@@ -112,11 +130,15 @@ def nearest_neighbours(
     Tensor, shape (N, k), dtype int64
         Row q lists the neighbours of q, nearest first.
     """
+    validate_embeddings(embeddings)
     n = embeddings.shape[0]
-    if not 1 <= k <= n - 1:
-        raise ValueError(f"k must be between 1 and N-1={n - 1}, got {k}")
-    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-        raise ValueError(f"block_size must be a positive int, got {block_size!r}")
+    if n < 2:
+        raise ValueError(f"embeddings has {n} row; at least 2 samples are needed (a query needs another sample)")
+    k = validate_count("k", k, minimum=1, maximum=n - 1)
+    block_size = validate_count("block_size", block_size, minimum=1)
+    block = min(block_size, n)
+    validate_memory(f"nearest_neighbours with N={n}, k={k} and block_size={block_size}",
+                    n * k * 8 + 3 * block * n * embeddings.element_size(), embeddings.device)
     squared_norms = (embeddings * embeddings).sum(dim=1)
     blocks = []
     for start in range(0, n, block_size):
@@ -266,16 +288,13 @@ def kmeans_cluster_ids(
     ndarray, shape (N,), dtype int64
         Cluster id of every sample.
     """
-    array = _as_tensor(embeddings, "embeddings").detach().cpu().numpy()
-    if array.ndim != 2:
-        raise ValueError(f"embeddings must be 2-D with shape (N, D), got shape {array.shape}")
-    if isinstance(n_clusters, bool) or not isinstance(n_clusters, (int, np.integer)):
-        raise TypeError(f"n_clusters must be an int, got {type(n_clusters).__name__}")
-    if not 1 <= n_clusters <= array.shape[0]:
-        raise ValueError(
-            f"n_clusters must be between 1 and N={array.shape[0]}, got {n_clusters}"
-        )
-    kmeans = KMeans(n_clusters=int(n_clusters), n_init=n_init, random_state=seed)
+    tensor = _as_embeddings(embeddings)
+    validate_embeddings(tensor)
+    array = tensor.detach().cpu().numpy()
+    n_clusters = validate_count("n_clusters", n_clusters, minimum=1, maximum=array.shape[0])
+    n_init = validate_count("n_init", n_init, minimum=1)
+    seed = validate_seed("seed", seed, maximum=2**32 - 1)  # scikit-learn's random_state range
+    kmeans = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
     return kmeans.fit_predict(array).astype(np.int64)
 
 
@@ -333,7 +352,8 @@ def pairwise_f1(cluster_ids: Tensor | ArrayLike, labels: Tensor | ArrayLike) -> 
         ``TP = Σ_ij C(n_ij, 2)``, ``TP + FP = Σ_j C(a_j, 2)``, ``TP + FN = Σ_i C(b_i, 2)``,
 
     ``P = TP / (TP + FP)``, ``R = TP / (TP + FN)``, ``F1 = 2PR / (P + R)`` (docs/paper.md §4.1).
-    The cost is ``O(N + n_classes × n_clusters)``, not ``O(N²)``.
+    Only the non-zero cells of the table are formed, so the cost is ``O(N log N)``,
+    whatever the numbers of classes and clusters.
 
     Parameters
     ----------
@@ -357,16 +377,15 @@ def pairwise_f1(cluster_ids: Tensor | ArrayLike, labels: Tensor | ArrayLike) -> 
         )
     if labels.shape[0] == 0:
         raise ValueError("labels is empty: at least one sample is needed")
-    classes, class_index = np.unique(labels, return_inverse=True)
-    clusters, cluster_index = np.unique(cluster_ids, return_inverse=True)
-    contingency = np.bincount(
-        class_index * len(clusters) + cluster_index, minlength=len(classes) * len(clusters)
-    ).reshape(len(classes), len(clusters))
-    true_positives = _pairs(contingency)
+    _, class_index, class_sizes = np.unique(labels, return_inverse=True, return_counts=True)
+    clusters, cluster_index, cluster_sizes = np.unique(cluster_ids, return_inverse=True, return_counts=True)
+    # the non-zero cells n_ij of the contingency table, without the (classes x clusters) table
+    _, cells = np.unique(class_index.astype(np.int64) * len(clusters) + cluster_index, return_counts=True)
+    true_positives = _pairs(cells)
     if true_positives == 0:
         return 0.0
-    precision = true_positives / _pairs(contingency.sum(axis=0))
-    recall = true_positives / _pairs(contingency.sum(axis=1))
+    precision = true_positives / _pairs(cluster_sizes)
+    recall = true_positives / _pairs(class_sizes)
     return 2.0 * precision * recall / (precision + recall)
 
 

@@ -27,10 +27,18 @@ from typing import Literal, NamedTuple
 import torch
 from torch import Tensor
 
-from eelib._validation import validate_batch, validate_n_synthetic
+from eelib._validation import (
+    needs_memory_check,
+    validate_batch,
+    validate_choice,
+    validate_flag,
+    validate_memory,
+    validate_n_synthetic,
+)
 from eelib.distances import squared_distances_from_gram
 from eelib.expansion import (
     Provenance,
+    count_pairs,
     expanded_inner_products,
     expanded_sets,
     pair_within_classes,
@@ -38,6 +46,7 @@ from eelib.expansion import (
 )
 
 Measure = Literal["squared_distance", "inner_product"]
+MEASURES = ("squared_distance", "inner_product")
 
 
 class PairMatrices(NamedTuple):
@@ -115,7 +124,8 @@ def pair_matrices(
     PairMatrices
     """
     validate_batch(embeddings, labels)
-    n_synthetic = validate_n_synthetic(n_synthetic)
+    n_synthetic, normalize_synthetic = validate_expansion(embeddings, labels, n_synthetic, normalize_synthetic)
+    measure = validate_choice("measure", measure, MEASURES)
     return build_pair_matrices(embeddings, labels, n_synthetic=n_synthetic,
                                normalize_synthetic=normalize_synthetic, measure=measure)
 
@@ -131,7 +141,7 @@ def build_pair_matrices(
     """:func:`pair_matrices` without the input checks, for a caller that has made them.
 
     A loss that must check its batch's layout before anything else (N-pair's pairs) calls
-    :func:`eelib._validation.validate_batch` itself, then this.
+    :func:`eelib._validation.validate_batch` and :func:`validate_expansion` itself, then this.
     """
     gram = embeddings @ embeddings.T
     positive = squared_distances_from_gram(gram) if measure == "squared_distance" else gram
@@ -170,3 +180,71 @@ def _expansion_plan(labels: tuple[int, ...], n_synthetic: int, device: torch.dev
     label_tensor = torch.tensor(labels, dtype=torch.long, device=device)
     provenance = synthetic_provenance(label_tensor, n_synthetic)
     return provenance, expanded_sets(provenance, len(labels))
+
+
+# --- the boundary: EE's arguments and the memory they imply -------------------------------
+
+
+def pair_matrices_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: int, pairs_per_sample: int = 2) -> int:
+    """Estimated peak memory (bytes) of :func:`build_pair_matrices` plus the backward it records.
+
+    The estimate follows the largest allocations: a few B × B matrices (Gram, distances,
+    masks), and with EE the N × N expanded matrix (``N = B + n · P``) and the
+    ``(B · L) × N`` rows gathered for mining over expanded sets of width ``L = 1 + n`` (or
+    ``1 + 2n`` when a sample is in two pairs). Measured peak RSS of forward + backward
+    (float32, 2026-11-30; the estimate is ``10 B²`` values without EE and ``3.5 (N² + B L N)``
+    more with it): batch-hard triplet B = 8, n = 600: 120 to 209 MiB from run to run
+    (estimate 232); B = 8, n = 2000: 1.47 GiB (2.5); B = 128, n = 100, any distance loss:
+    0.99 GiB (1.7), MS and N-pair 0.83 GiB; contrastive B = 4000 without EE: 444 MiB (610).
+    Update it with the code it describes (tests/test_validation.py checks it against a
+    measurement).
+
+    Parameters
+    ----------
+    batch : int
+        B.
+    n_synthetic : int
+        n; 0 without EE.
+    n_pairs : int
+        P, the pairs :func:`eelib.expansion.pair_within_classes` forms (at most B).
+    itemsize : int
+        Bytes per value of the embeddings' dtype.
+    pairs_per_sample : int, default 2
+        The most pairs one sample is in (1 when every class has an even size); 2 is the bound.
+    """
+    values = 10 * batch * batch
+    if n_synthetic:
+        expanded = batch + n_synthetic * n_pairs
+        width = 1 + pairs_per_sample * n_synthetic
+        values += 7 * expanded * (expanded + batch * width) // 2
+    return values * itemsize
+
+
+def validate_expansion(embeddings: Tensor, labels: Tensor, n_synthetic: object,
+                       normalize_synthetic: object) -> tuple[int, bool]:
+    """Check EE's two arguments and refuse a batch whose pair matrices would not fit in memory.
+
+    Called after :func:`eelib._validation.validate_batch`. The memory estimate
+    (:func:`pair_matrices_bytes`) is made before anything is allocated, with an upper
+    bound on the number of pairs first (no work on labels), and against the limit of
+    :func:`eelib._validation.memory_limit_bytes`.
+
+    Returns
+    -------
+    n_synthetic : int
+    normalize_synthetic : bool
+    """
+    n_synthetic = validate_n_synthetic(n_synthetic)
+    normalize_synthetic = validate_flag("normalize_synthetic", normalize_synthetic)
+    batch, itemsize = labels.shape[0], embeddings.element_size()
+    estimate = pair_matrices_bytes(batch, n_synthetic, batch, itemsize)  # P <= B
+    if needs_memory_check(estimate):
+        if n_synthetic:
+            n_pairs, pairs_per_sample = count_pairs(labels)
+            estimate = pair_matrices_bytes(batch, n_synthetic, n_pairs, itemsize, pairs_per_sample)
+            what = f"n_synthetic={n_synthetic} with a batch of {batch} ({batch + n_synthetic * n_pairs} expanded rows)"
+        else:
+            what = f"a batch of {batch} embeddings"
+        validate_memory(what, estimate, embeddings.device)
+    return n_synthetic, normalize_synthetic
+

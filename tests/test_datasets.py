@@ -295,3 +295,179 @@ def test_empty_split_is_reported(cub_root: Path) -> None:
     )
     with pytest.raises(ValueError, match="test split of cub200 .* lists no images"):
         load_benchmark("cub200", cub_root, "test")
+
+
+# --- hostile copies: nothing is read outside the root, every error names file and line ---
+
+
+def _set_line(path: Path, number: int, text: str) -> None:
+    lines = path.read_text().splitlines()
+    lines[number - 1] = text
+    path.write_text("\n".join(lines) + "\n")
+
+
+@pytest.fixture
+def outside(tmp_path: Path) -> Path:
+    """A real image next to (not inside) the data set roots of the fixtures' subfolders."""
+    image = tmp_path.parent / f"{tmp_path.name}-outside.png"
+    write_image(image, 99)
+    yield image
+    image.unlink()
+
+
+LEAVING = {
+    "absolute": lambda outside: (str(outside), "is absolute"),
+    "dot-dot": lambda outside: (f"../../../{outside.name}", "contains '..'"),
+    "dot-dot-inside": lambda outside: ("a/../b.jpg", "contains '..'"),
+    "windows-dot-dot": lambda outside: ("..\\..\\x.jpg", "contains '..'"),
+    "windows-drive": lambda outside: ("C:\\Windows\\win.ini", "is absolute"),
+}
+
+
+@pytest.mark.parametrize("case", LEAVING)
+def test_cub_paths_leaving_the_root_are_refused(cub_root: Path, outside: Path, case: str) -> None:
+    listed, why = LEAVING[case](outside)
+    images = cub_root / "CUB_200_2011" / "images.txt"
+    _set_line(images, 3, f"3 {listed}")
+    with pytest.raises(ValueError, match=rf"images\.txt, line 3: the path .* {why}"):
+        load_benchmark("cub200", cub_root, "train")
+
+
+@pytest.mark.parametrize("case", LEAVING)
+def test_sop_paths_leaving_the_root_are_refused(sop_root: Path, outside: Path, case: str) -> None:
+    listed, why = LEAVING[case](outside)
+    listing = sop_root / "Ebay_test.txt"
+    _set_line(listing, 2, f"7 11319 1 {listed}")
+    with pytest.raises(ValueError, match=rf"Ebay_test\.txt, line 2: the path .* {why}"):
+        load_benchmark("sop", sop_root, "test")
+
+
+def test_cars_paths_leaving_the_root_are_refused(tmp_path: Path) -> None:
+    savemat(tmp_path / "cars_annos.mat", {"annotations": cars_annotations([("car_ims/1.jpg", 1), ("../x.jpg", 2)])})
+    with pytest.raises(ValueError, match=r"cars_annos\.mat, annotation 2: the path '\.\./x\.jpg' contains '\.\.'"):
+        load_benchmark("cars196", tmp_path, "train")
+
+
+def test_symbolic_links_out_of_the_root_are_refused_without_telling_what_exists(sop_root: Path, outside: Path) -> None:
+    """A link to a real image outside and a link to nothing give the same error: no existence oracle."""
+    folder = sop_root / "bicycle_final"
+    (folder / "to_real.JPG").symlink_to(outside)
+    (folder / "to_nothing.JPG").symlink_to(outside.with_name("no-such-file.png"))
+    messages = []
+    listing = sop_root / "Ebay_test.txt"
+    for name in ("to_real.JPG", "to_nothing.JPG"):
+        _set_line(listing, 2, f"7 11319 1 bicycle_final/{name}")
+        with pytest.raises(ValueError, match="leads outside the data set root") as info:
+            load_benchmark("sop", sop_root, "test")
+        messages.append(str(info.value).replace(name, "NAME"))
+    assert messages[0] == messages[1]
+    assert str(outside) not in messages[0]
+
+
+def test_a_symbolic_link_inside_the_root_is_followed(sop_root: Path) -> None:
+    folder = sop_root / "bicycle_final"
+    (folder / "alias.JPG").symlink_to(folder / "11319_0.JPG")
+    _set_line(sop_root / "Ebay_test.txt", 2, "7 11319 1 bicycle_final/alias.JPG")
+    dataset = load_benchmark("sop", sop_root, "test", image_size=4)
+    assert dataset[0][0].shape == (3, 4, 4)
+
+
+def test_a_metadata_file_linked_out_of_the_root_is_not_read(cub_root: Path, tmp_path: Path) -> None:
+    secret = tmp_path.parent / f"{tmp_path.name}-secret.txt"
+    secret.write_text("1 my secret line\n")
+    labels = cub_root / "CUB_200_2011" / "image_class_labels.txt"
+    labels.unlink()
+    labels.symlink_to(secret)
+    try:
+        with pytest.raises(ValueError, match="leads outside the data set root") as info:
+            load_benchmark("cub200", cub_root, "train")
+        assert "secret line" not in str(info.value)
+    finally:
+        secret.unlink()
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [("² 001.Bird_1/Bird_1_0.jpg", "line 3: expected '<image_id> <relative path>', got '² "),
+     ("٣ 001.Bird_1/Bird_1_0.jpg", "line 3: expected '<image_id> <relative path>'"),  # an Arabic-Indic 3
+     ("3 a\x00b.jpg", "line 3: the path 'a\\\\x00b.jpg' contains a NUL character"),
+     ("1 001.Bird_1/Bird_1_0.jpg", "line 3: id 1 is listed again \\(first on line 1\\)")],
+    ids=["superscript-two", "arabic-indic-digit", "nul", "duplicate-id"],
+)
+def test_malformed_cub_image_lists_name_file_and_line(cub_root: Path, line: str, expected: str) -> None:
+    _set_line(cub_root / "CUB_200_2011" / "images.txt", 3, line)
+    with pytest.raises(ValueError, match=r"images\.txt, " + expected):
+        load_benchmark("cub200", cub_root, "train")
+
+
+def test_duplicate_ids_in_the_label_file_and_the_sop_list(cub_root: Path, sop_root: Path) -> None:
+    _set_line(cub_root / "CUB_200_2011" / "image_class_labels.txt", 4, "2 100")
+    with pytest.raises(ValueError, match=r"image_class_labels\.txt, line 4: id 2 is listed again"):
+        load_benchmark("cub200", cub_root, "train")
+    _set_line(sop_root / "Ebay_test.txt", 3, "7 11319 1 bicycle_final/11319_1.JPG")
+    _set_line(sop_root / "Ebay_test.txt", 2, "7 11319 1 bicycle_final/11319_0.JPG")
+    with pytest.raises(ValueError, match=r"Ebay_test\.txt, line 3: id 7 is listed again \(first on line 2\)"):
+        load_benchmark("sop", sop_root, "test")
+
+
+def test_non_utf8_metadata_names_the_line(cub_root: Path) -> None:
+    images = cub_root / "CUB_200_2011" / "images.txt"
+    lines = images.read_bytes().splitlines()
+    lines[4] = b"5 caf\xe9.jpg"  # Latin-1
+    images.write_bytes(b"\n".join(lines))
+    with pytest.raises(ValueError, match=r"images\.txt, line 5: expected UTF-8 text, got the byte 0xe9"):
+        load_benchmark("cub200", cub_root, "train")
+
+
+@pytest.mark.parametrize("content", [b"", b"MATLAB 5.0 MAT-file" + b"\0" * 20, bytes(range(256)) * 3],
+                         ids=["empty", "short-header", "garbage"])
+def test_any_malformed_mat_file_names_the_file(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "cars_annos.mat").write_bytes(content)
+    with pytest.raises(ValueError, match=r"cars_annos\.mat could not be read; expected a MATLAB file"):
+        load_benchmark("cars196", tmp_path, "train")
+
+
+def test_a_fractional_cars_class_is_refused(tmp_path: Path) -> None:
+    annotations = cars_annotations([("car_ims/1.jpg", 1)])
+    annotations[0, 0]["class"] = np.array([[1.5]])
+    savemat(tmp_path / "cars_annos.mat", {"annotations": annotations})
+    with pytest.raises(ValueError, match=r"annotation 1 must hold a path string and an integer class"):
+        load_benchmark("cars196", tmp_path, "train")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not-an-image"])
+def test_an_undecodable_image_names_its_file_and_line(cub_root: Path, damage: str) -> None:
+    dataset = load_benchmark("cub200", cub_root, "test", image_size=8)
+    path = dataset.paths[1]
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2] if damage == "truncated" else b"plain text, not a JPEG")
+    with pytest.raises(ValueError, match=rf"{path.name} \(listed in .*images\.txt, line 8\): could not be"):
+        dataset[1]
+    assert dataset[0][0].shape == (3, 8, 8)  # the others still load
+
+
+def test_root_must_be_a_path(cub_root: Path) -> None:
+    with pytest.raises(TypeError, match="root must be a str or a pathlib.Path"):
+        load_benchmark("cub200", 5, "train")
+    with pytest.raises(ValueError, match="root contains a NUL character"):
+        load_benchmark("cub200", "a\x00b", "train")
+
+
+def test_transforms_refuse_sizes_beyond_memory() -> None:
+    with pytest.raises(ValueError, match="image_size=1000000 would need about"):
+        EvalTransform(10**6)
+    with pytest.raises(ValueError, match="resize_ratio=1e\\+06 would need about"):
+        TrainTransform(227, resize_ratio=1e6)
+    with pytest.raises(ValueError, match="resize_ratio must be"):
+        TrainTransform(8, resize_ratio=float("nan"))
+    with pytest.raises(TypeError, match="crop_probability must be a number"):
+        TrainTransform(8, crop_probability="0.5")
+
+
+def test_image_list_dataset_checks_its_arguments(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="labels must hold integers"):
+        ImageListDataset([tmp_path / "a.png"], [0.5], EvalTransform(4))
+    with pytest.raises(TypeError, match="transform must be callable"):
+        ImageListDataset([tmp_path / "a.png"], [0], "resize")
+    with pytest.raises(TypeError, match="paths must be a sequence"):
+        ImageListDataset(tmp_path / "a.png", [0], EvalTransform(4))

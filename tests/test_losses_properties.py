@@ -5,7 +5,9 @@
 * EE never makes a loss easier (CONTRIBUTING.md: x_i ∈ E(i), so mined negatives are
   never farther than the original ones);
 * hundreds of random batches, including degenerate ones (zeros, duplicates, antipodal
-  pairs, norms up to ~1e3): finite values and finite gradients only.
+  pairs, one-hot and collinear points), in every floating dtype, at scales from 1e-40 to
+  1e40 and with hyperparameters at the ends of their ranges: finite values and finite
+  gradients, or a clear refusal (half precision, rows too large for the dtype).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor
 
+from eelib._validation import HYPERPARAMETER_LIMIT, norm_limit
 from eelib.data import random_batch
 from eelib.losses import (
     contrastive_loss,
@@ -156,13 +159,37 @@ def test_ee_can_make_the_semihard_triplet_loss_easier():
 
 
 # ------------------------------------------------- hypothesis: finite values and grads
+#
+# Every loss, on random batches of every dtype, at every scale and with degenerate layouts,
+# either returns a finite value with a finite gradient or refuses the batch clearly:
+# half precision with a TypeError naming embeddings, rows beyond the dtype's norm limit
+# (or overflowing to Inf) with a ValueError naming embeddings. Hyperparameters are drawn
+# up to their limits too. The unit tier runs EXAMPLES examples per test;
+# tests/test_losses_properties_slow.py ten times as many.
 
-KINDS = ["gaussian", "zeros", "duplicates", "antipodal", "integers", "tiny"]
+KINDS = ["gaussian", "zeros", "duplicates", "antipodal", "integers", "tiny", "one_hot", "collinear"]
+DTYPES = [torch.float32, torch.float64, torch.float16, torch.bfloat16]
+EXAMPLES = 60
+
+#: Hyperparameters drawn per loss: typical values and the ends of their ranges.
+EDGES = [0.0, 1e-12, 0.2, 1.0, 1e3, HYPERPARAMETER_LIMIT]
+POSITIVE_EDGES = [1.0 / HYPERPARAMETER_LIMIT, 2.0, 50.0, HYPERPARAMETER_LIMIT]
+HYPERPARAMETERS = {
+    "contrastive": {"margin": EDGES},
+    "triplet-all": {"margin": EDGES},
+    "triplet-all-squared": {"margin": EDGES},
+    "triplet-semihard": {"margin": EDGES},
+    "triplet-hardest": {"margin": EDGES},
+    "lifted": {"margin": EDGES},
+    "ms": {"alpha": POSITIVE_EDGES, "beta": POSITIVE_EDGES, "epsilon": EDGES,
+           "base": [-HYPERPARAMETER_LIMIT, -1.0, 0.5, HYPERPARAMETER_LIMIT]},
+    "npair": {"l2_reg": EDGES},
+}
 
 
 @st.composite
-def batches(draw, *, pairs_only: bool) -> tuple[Tensor, Tensor, int, bool]:
-    """A random float32 batch, its labels, n_synthetic and normalize_synthetic."""
+def batches(draw, *, pairs_only: bool, dtypes: list[torch.dtype] | None = None):
+    """A random batch (float32 by default), its labels, n_synthetic and normalize_synthetic."""
     n_synthetic = draw(st.integers(0, 4))
     if pairs_only:
         sizes = [2] * draw(st.integers(1, 8))
@@ -170,16 +197,17 @@ def batches(draw, *, pairs_only: bool) -> tuple[Tensor, Tensor, int, bool]:
         smallest = 2 if n_synthetic else 1
         sizes = draw(st.lists(st.integers(smallest, 5), min_size=1, max_size=6))
     dim = draw(st.sampled_from([1, 2, 3, 8, 32]))
-    scale = 10.0 ** draw(st.floats(-3, 3))
+    dtype = draw(st.sampled_from(dtypes or [torch.float32]))
+    scale = 10.0 ** draw(st.floats(-40, 40) if dtypes else st.floats(-3, 3))
     kind = draw(st.sampled_from(KINDS))
     gen = torch.Generator().manual_seed(draw(st.integers(0, 2**31 - 1)))
     labels = torch.cat([torch.full((size,), c) for c, size in enumerate(sizes)])
     if not pairs_only and draw(st.booleans()):
         labels = labels[torch.randperm(labels.shape[0], generator=gen)]
     batch = labels.shape[0]
-    x = torch.randn(batch, dim, generator=gen)
+    x = torch.randn(batch, dim, generator=gen, dtype=torch.float64)
     if kind == "zeros":
-        x = torch.zeros(batch, dim)
+        x = torch.zeros(batch, dim, dtype=torch.float64)
     elif kind == "duplicates":
         x = x[:1].repeat(batch, 1)
     elif kind == "antipodal":
@@ -188,12 +216,26 @@ def batches(draw, *, pairs_only: bool) -> tuple[Tensor, Tensor, int, bool]:
         x = x.round()
     elif kind == "tiny":
         x = x * 1e-6
-    return (scale * x).float(), labels, n_synthetic, draw(st.booleans())
+    elif kind == "one_hot":  # orthogonal or identical unit vectors
+        x = torch.eye(dim, dtype=torch.float64)[torch.randint(dim, (batch,), generator=gen)]
+    elif kind == "collinear":  # every point on one line through the origin
+        x = x[:1] * torch.randn(batch, 1, generator=gen, dtype=torch.float64)
+    return (scale * x).to(dtype), labels, n_synthetic, draw(st.booleans())
 
 
-def assert_finite(loss, kw, batch) -> None:
+def assert_finite_or_refused(loss, kw, batch) -> None:
+    """A finite value and gradient, or the documented refusal of the batch."""
     x, y, n_synthetic, normalize = batch
     x = x.clone().requires_grad_(True)
+    largest = float(x.detach().double().norm(dim=1).max())
+    if x.dtype in (torch.float16, torch.bfloat16):
+        with pytest.raises(TypeError, match=r"embeddings has dtype .*embeddings\.float\(\)"):
+            loss(x, y, n_synthetic=n_synthetic, normalize_synthetic=normalize, **kw)
+        return
+    if not largest <= norm_limit(x.dtype):  # NaN (inf - inf) counts as too large
+        with pytest.raises(ValueError, match="embeddings (has a row of norm|contains NaN or Inf)"):
+            loss(x, y, n_synthetic=n_synthetic, normalize_synthetic=normalize, **kw)
+        return
     value = loss(x, y, n_synthetic=n_synthetic, normalize_synthetic=normalize, **kw)
     value.backward()
     assert value.dim() == 0
@@ -202,15 +244,31 @@ def assert_finite(loss, kw, batch) -> None:
 
 
 @pytest.mark.parametrize("case", PAIR_LOSSES)
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=EXAMPLES, deadline=None)
 @given(batch=batches(pairs_only=False))
 def test_random_batches_give_finite_values_and_gradients(case, batch):
     loss, kw = PAIR_LOSSES[case]
-    assert_finite(loss, kw, batch)
+    assert_finite_or_refused(loss, kw, batch)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=2 * EXAMPLES, deadline=None)
 @given(batch=batches(pairs_only=True))
 def test_random_npair_batches_give_finite_values_and_gradients(batch):
     loss, kw = NPAIR
-    assert_finite(loss, kw, batch)
+    assert_finite_or_refused(loss, kw, batch)
+
+
+@st.composite
+def hyperparameters(draw, case: str) -> dict:
+    return {name: draw(st.sampled_from(values)) for name, values in HYPERPARAMETERS[case].items()}
+
+
+@pytest.mark.parametrize("case", [*PAIR_LOSSES, "npair"])
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(data=st.data())
+def test_every_dtype_scale_and_hyperparameter_gives_finite_values_or_a_clear_error(case, data):
+    """Scales from 1e-40 to 1e40 in float32, float64, float16 and bfloat16, hyperparameters to their limits."""
+    loss, kw = NPAIR if case == "npair" else PAIR_LOSSES[case]
+    batch = data.draw(batches(pairs_only=case == "npair", dtypes=DTYPES))
+    assert_finite_or_refused(loss, {**kw, **data.draw(hyperparameters(case))}, batch)
+

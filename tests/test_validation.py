@@ -6,12 +6,20 @@ negative pair, a single sample) return a zero that carries a finite gradient.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 import torch
 from torch import Tensor
 
-from eelib import expand, oracles
+from eelib import expand, oracles, set_memory_limit
+from eelib._validation import HYPERPARAMETER_LIMIT, norm_limit
+from eelib.distances import pairwise_distances
+from eelib.mining import pair_matrices_bytes
 from eelib.losses import (
     contrastive_loss,
     lifted_structure_loss,
@@ -105,8 +113,16 @@ def test_expand_rejects_bad_n_synthetic(n_synthetic, error):
         expand(*good_batch(), n_synthetic)
 
 
-def test_numpy_integer_n_synthetic_is_rejected():
-    """Only a Python int is accepted (a numpy scalar is not silently truncated)."""
+@pytest.mark.parametrize("entry", LOSSES)
+@pytest.mark.parametrize("integer", [np.int64(2), np.int32(2), np.uint8(2)], ids=repr)
+def test_numpy_integer_n_synthetic_is_accepted(entry, integer):
+    """A count is an integer of any kind: numpy's too (as data.py's counts), with the same result."""
+    fn, kw = LOSSES[entry]
+    torch.testing.assert_close(fn(*good_batch(), n_synthetic=integer, **kw), fn(*good_batch(), n_synthetic=2, **kw))
+
+
+def test_numpy_float_n_synthetic_is_rejected():
+    """An integral float is still not a count (it is not silently truncated)."""
     with pytest.raises(TypeError, match="n_synthetic"):
         triplet_loss(*good_batch(), n_synthetic=np.float64(2.0))
 
@@ -151,7 +167,7 @@ BAD_HYPERPARAMETERS = [
     (multi_similarity_loss, {"alpha": 0.0}, ValueError, "alpha"),
     (multi_similarity_loss, {"beta": -50.0}, ValueError, "beta"),
     (multi_similarity_loss, {"epsilon": -0.1}, ValueError, "epsilon"),
-    (multi_similarity_loss, {"base": float("nan")}, TypeError, "base"),
+    (multi_similarity_loss, {"base": float("nan")}, ValueError, "base"),
     (multi_similarity_loss, {"base": "0.5"}, TypeError, "base"),
 ]
 
@@ -232,3 +248,239 @@ def test_no_semihard_triplet_gives_a_zero_with_gradient():
     """Well-separated classes: every negative is beyond the margin, none is semi-hard."""
     x = torch.tensor([[0.0, 0.0], [0.1, 0.0], [5.0, 0.0], [5.1, 0.0]])
     assert_zero_with_gradient(triplet_loss, x, torch.tensor([0, 0, 1, 1]), mining="semihard", margin=0.2)
+
+
+# ------------------------------------------------------------------------------ flags
+
+NOT_FLAGS = ["no", "yes", "", 0, 1, 1.0, None, torch.tensor(True), [True]]
+
+
+@pytest.mark.parametrize("value", NOT_FLAGS, ids=repr)
+@pytest.mark.parametrize("entry", LOSSES)
+def test_normalize_synthetic_must_be_a_boolean(entry, value):
+    """``"no"`` is truthy: a flag that is not a boolean is refused, never interpreted."""
+    fn, kw = LOSSES[entry]
+    with pytest.raises(TypeError, match="normalize_synthetic must be True or False"):
+        fn(*good_batch(), n_synthetic=1, normalize_synthetic=value, **kw)
+
+
+@pytest.mark.parametrize("value", NOT_FLAGS, ids=repr)
+def test_other_flags_must_be_booleans(value):
+    x, y = good_batch()
+    with pytest.raises(TypeError, match="squared must be True or False"):
+        triplet_loss(x, y, squared=value)
+    with pytest.raises(TypeError, match="squared must be True or False"):
+        pairwise_distances(x, squared=value)
+    with pytest.raises(TypeError, match="normalize must be True or False"):
+        expand(x, y, 1, normalize=value)
+
+
+def test_numpy_booleans_are_flags():
+    x, y = good_batch()
+    torch.testing.assert_close(triplet_loss(x, y, squared=np.bool_(True)), triplet_loss(x, y, squared=True))
+    torch.testing.assert_close(
+        contrastive_loss(x, y, n_synthetic=1, normalize_synthetic=np.bool_(False)),
+        contrastive_loss(x, y, n_synthetic=1, normalize_synthetic=False),
+    )
+
+
+# ---------------------------------------------------------- dtypes, devices, layouts
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_half_precision_is_refused_with_the_fix(entry, dtype):
+    """float16 cannot hold the 1e-12 clips and overflows at 65504: refused, naming `.float()`."""
+    fn, kw = ENTRY_POINTS[entry]
+    x, y = good_batch()
+    with pytest.raises(TypeError, match=r"embeddings has dtype torch\.(b?float16).*embeddings\.float\(\)"):
+        fn(x.to(dtype), y, **kw)
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_meta_tensors_are_refused(entry):
+    fn, kw = ENTRY_POINTS[entry]
+    x, y = good_batch()
+    with pytest.raises(ValueError, match="embeddings is a meta tensor"):
+        fn(x.to("meta"), y, **kw)
+    with pytest.raises(ValueError, match="labels is a meta tensor"):
+        fn(x, y.to("meta"), **kw)
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_sparse_tensors_are_refused(entry):
+    fn, kw = ENTRY_POINTS[entry]
+    x, y = good_batch()
+    with pytest.raises(TypeError, match="embeddings must be a dense"):
+        fn(x.to_sparse(), y, **kw)
+
+
+@pytest.mark.parametrize("entry", LOSSES)
+def test_strided_views_give_the_contiguous_result(entry):
+    """Non-contiguous (transposed, strided) and stride-0 (expanded) inputs are fine as they are."""
+    fn, kw = LOSSES[entry]
+    x, y = good_batch()
+    transposed = x.T.contiguous().T
+    sliced = torch.stack([x, -x], dim=2)[:, :, 0]  # every other element of a (6, 8) buffer
+    assert not transposed.is_contiguous() and not sliced.is_contiguous()
+    for view in (transposed, sliced):
+        torch.testing.assert_close(fn(view, y, n_synthetic=1, **kw), fn(x, y, n_synthetic=1, **kw))
+    repeated = x[:1].expand(6, 4)  # every row the same point (stride 0)
+    value = fn(repeated, y, n_synthetic=1, **kw)
+    torch.testing.assert_close(value, fn(repeated.contiguous(), y, n_synthetic=1, **kw))
+    assert bool(torch.isfinite(value))
+
+
+# ------------------------------------------------------------ magnitudes and limits
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_rows_too_large_for_the_dtype_are_refused(entry, dtype):
+    """float32 x 1e20 overflows the Gram matrix: refused, naming the norm and the limit."""
+    fn, kw = ENTRY_POINTS[entry]
+    x, y = good_batch()
+    scale = 1e20 if dtype == torch.float32 else 1e200
+    with pytest.raises(ValueError, match=r"embeddings has a row of norm .* above the limit"):
+        fn(x.to(dtype) * scale, y, **kw)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("entry", LOSSES)
+def test_rows_at_the_limit_give_finite_values_and_gradients(entry, dtype):
+    """Just below the norm limit, with EE and the largest hyperparameters, nothing overflows."""
+    fn, kw = LOSSES[entry]
+    x, y = good_batch()
+    x = x.to(dtype)
+    x = (x / x.norm(dim=1, keepdim=True) * 0.999 * norm_limit(dtype)).requires_grad_(True)
+    value = fn(x, y, n_synthetic=2, **kw, **LARGEST_HYPERPARAMETERS[fn])
+    value.backward()
+    assert bool(torch.isfinite(value)) and bool(torch.isfinite(x.grad).all())
+
+
+LIMIT = HYPERPARAMETER_LIMIT
+LARGEST_HYPERPARAMETERS = {
+    contrastive_loss: {"margin": LIMIT},
+    triplet_loss: {"margin": LIMIT},
+    lifted_structure_loss: {"margin": LIMIT},
+    npair_loss: {"l2_reg": LIMIT},
+    multi_similarity_loss: {"alpha": LIMIT, "beta": LIMIT, "base": -LIMIT, "epsilon": LIMIT},
+}
+SMALLEST_HYPERPARAMETERS = {multi_similarity_loss: {"alpha": 1 / LIMIT, "beta": 1 / LIMIT, "base": LIMIT}}
+
+
+@pytest.mark.parametrize("extremes", [LARGEST_HYPERPARAMETERS, SMALLEST_HYPERPARAMETERS])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("entry", LOSSES)
+def test_hyperparameters_at_their_limits_give_finite_values_and_gradients(entry, dtype, extremes):
+    fn, kw = LOSSES[entry]
+    x, y = good_batch()
+    x = x.to(dtype).requires_grad_(True)
+    value = fn(x, y, n_synthetic=1, **kw, **extremes.get(fn, {}))
+    value.backward()
+    assert bool(torch.isfinite(value)) and bool(torch.isfinite(x.grad).all())
+
+
+OUT_OF_RANGE = [
+    (contrastive_loss, "margin", 1.01e12), (triplet_loss, "margin", float("-inf")),
+    (lifted_structure_loss, "margin", float("inf")), (lifted_structure_loss, "margin", float("nan")),
+    (npair_loss, "l2_reg", float("inf")), (multi_similarity_loss, "alpha", 1e-13),
+    (multi_similarity_loss, "alpha", float("inf")), (multi_similarity_loss, "beta", 5e-324),
+    (multi_similarity_loss, "base", float("inf")), (multi_similarity_loss, "base", -2e12),
+    (multi_similarity_loss, "epsilon", float("inf")),
+]
+
+
+@pytest.mark.parametrize(("fn", "name", "value"), OUT_OF_RANGE, ids=[f"{f.__name__}-{n}={v}" for f, n, v in OUT_OF_RANGE])
+def test_hyperparameters_beyond_their_limits_are_refused(fn, name, value):
+    """MS with base = inf gave an Inf loss and a NaN gradient; every hyperparameter has a finite range."""
+    with pytest.raises(ValueError, match=rf"{name} must be in \[-?1e\+12|{name} must be in \[1e-12, 1e\+12\]|{name} must be in \[0, 1e\+12\]"):
+        fn(*good_batch(), **{name: value})
+
+
+@pytest.mark.parametrize("value", [np.float32(0.3), np.float64(0.3), np.int64(1), 1])
+def test_numpy_and_integer_hyperparameters_are_numbers(value):
+    x, y = good_batch()
+    torch.testing.assert_close(triplet_loss(x, y, margin=value), triplet_loss(x, y, margin=float(value)))
+
+
+# -------------------------------------------------------------------------- memory
+
+ON_LINUX = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc and ru_maxrss in KiB")
+
+
+@ON_LINUX
+@pytest.mark.parametrize("entry", LOSSES)
+def test_a_huge_n_synthetic_is_refused_before_allocating(entry):
+    """n = 10**6 on 8 samples once died in the allocator after seconds and kept 200 MB per call."""
+    fn, kw = LOSSES[entry]
+    x, y = good_batch()
+    before = _resident_bytes()
+    for _ in range(3):
+        start = time.process_time()
+        with pytest.raises(ValueError, match=r"n_synthetic=1000000 .* would need about .* more than the limit of"):
+            fn(x, y, n_synthetic=10**6, **kw)
+        assert time.process_time() - start < 1.0  # CPU time, with a wide margin (it is ~1 ms)
+    assert _resident_bytes() - before < 16 * 2**20
+
+
+def test_a_huge_batch_is_refused_before_allocating():
+    """B = 2**20 rows of one dimension: a (B, B) matrix would be 4 TiB."""
+    x = torch.zeros(2**20, 1)
+    with pytest.raises(ValueError, match=r"a batch of 1048576 embeddings would need about 40 TiB"):
+        contrastive_loss(x, torch.zeros(2**20, dtype=torch.long))
+    with pytest.raises(ValueError, match="would need about"):
+        pairwise_distances(x)
+
+
+def test_the_memory_limit_can_be_set_and_restored():
+    x, y = good_batch()
+    try:
+        set_memory_limit(1000)
+        with pytest.raises(ValueError, match="n_synthetic=2 with a batch of 6 .* more than the limit of 1000 bytes"):
+            triplet_loss(x, y, n_synthetic=2)
+    finally:
+        set_memory_limit(None)
+    assert bool(torch.isfinite(triplet_loss(x, y, n_synthetic=2)))
+    with pytest.raises(ValueError, match="n_bytes must be >= 1"):
+        set_memory_limit(0)
+
+
+PEAK_SCRIPT = """
+import torch
+from eelib.data import random_batch
+from eelib.losses import {loss}
+
+def status(field):
+    with open("/proc/self/status") as lines:
+        return next(int(line.split()[1]) * 1024 for line in lines if line.startswith(field))
+
+x, y = random_batch([2] * 4, 16, dtype=torch.float32)
+x.requires_grad_(True)
+{loss}(x, y, n_synthetic=300).backward()  # warm-up: allocator, thread pool, the kernels' code pages
+with open("/proc/self/clear_refs", "w") as clear:
+    clear.write("5")  # resets the peak resident size (VmHWM) to the current one
+before = status("VmRSS:")
+{loss}(x, y, n_synthetic=600).backward()
+print(status("VmHWM:") - before)
+"""
+
+
+@ON_LINUX
+@pytest.mark.parametrize("loss", ["triplet_loss", "multi_similarity_loss"])
+def test_the_memory_estimate_covers_what_is_allocated(loss):
+    """The estimate must not be below the measured peak (else refusing comes too late), and
+    for the loss it was fitted to (a distance loss), not far above it either.
+
+    Measured in a fresh process, whose peak resident memory is not yet raised by other tests.
+    """
+    result = subprocess.run([sys.executable, "-c", PEAK_SCRIPT.format(loss=loss)], capture_output=True,
+                            text=True, check=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    grown = int(result.stdout.split()[-1])
+    estimate = pair_matrices_bytes(8, 600, n_pairs=4, itemsize=4, pairs_per_sample=1)
+    assert grown <= estimate, (grown, estimate)
+    if loss == "triplet_loss":
+        assert grown > 0.25 * estimate, (grown, estimate)
+
+
+def _resident_bytes() -> int:
+    with open("/proc/self/statm") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

@@ -144,11 +144,12 @@ def explore(k: int, normalize: bool = True, points: Tensor | None = None,
         raise ValueError("points and labels must be given together (or neither, for the toy batch)")
     if points is None or labels is None:
         points, labels = toy_batch()
+    # checks the batch, k, normalize and the memory of the N x N matrices before anything is expanded
+    per_anchor = hardest_negative_pairs(points, labels, k, normalize_synthetic=normalize)
     if torch.unique(labels).numel() < 2:
         raise ValueError("labels must contain at least two classes: a negative pair needs two")
     expansion = expand(points, labels, k, normalize=normalize)
     distances = torch.cdist(expansion.embeddings, expansion.embeddings)
-    per_anchor = hardest_negative_pairs(points, labels, k, normalize_synthetic=normalize)
     best = int(per_anchor.distance.argmin())
     pair = (int(per_anchor.row[best]), int(per_anchor.col[best]))
     class_pairs = _closest_pairs_between_classes(distances, expansion.labels)

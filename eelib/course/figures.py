@@ -12,8 +12,10 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.collections import LineCollection
 from matplotlib.ticker import MaxNLocator
+import torch
 from torch import Tensor
 
+from eelib._validation import validate_embeddings, validate_flag, validate_positive_int, validate_real
 from eelib.course.style import DISTANCE_CMAP, class_color
 
 #: At most this many class tick labels on a heat map axis.
@@ -31,8 +33,19 @@ def _numpy(values: Tensor | np.ndarray, name: str) -> np.ndarray:
     raise TypeError(f"{name} must be a torch.Tensor or a numpy array, got {type(values).__name__}")
 
 
+def _finite(values: Tensor | np.ndarray, name: str) -> np.ndarray:
+    """Real, finite numbers as a float64 array (NaN or Inf would be drawn as nothing, silently)."""
+    array = _numpy(values, name)
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got dtype {array.dtype}")
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contains NaN or Inf values")
+    return array
+
+
 def _points_2d(points: Tensor | np.ndarray) -> np.ndarray:
-    array = _numpy(points, "points")
+    array = _finite(points, "points")
     if array.ndim != 2 or array.shape[1] != 2:
         raise ValueError(f"points must have shape (N, 2), got {array.shape}")
     return array
@@ -81,9 +94,12 @@ def plot_distance_heatmap(
     ValueError
         If ``distances`` is not square or ``labels`` does not have one entry per row.
     """
-    matrix = _numpy(distances, "distances")
-    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-        raise ValueError(f"distances must be a square (N, N) matrix, got shape {matrix.shape}")
+    matrix = _finite(distances, "distances")
+    if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1] or matrix.shape[0] == 0:
+        raise ValueError(f"distances must be a square (N, N) matrix with N >= 1, got shape {matrix.shape}")
+    if vmax is not None:
+        vmax = validate_real("vmax", vmax, minimum=0.0, exclusive_minimum=True)
+    colorbar = validate_flag("colorbar", colorbar)
     sorted_labels = _labels_for(labels, matrix.shape[0], "distances")
     order = np.argsort(sorted_labels, kind="stable")
     matrix, sorted_labels = matrix[np.ix_(order, order)], sorted_labels[order]
@@ -209,7 +225,7 @@ def highlight_pair(
         Legend entry for the arrow.
     color : str, default vermillion
     """
-    a, b = _numpy(point_a, "point_a"), _numpy(point_b, "point_b")
+    a, b = _finite(point_a, "point_a"), _finite(point_b, "point_b")
     if a.shape != (2,) or b.shape != (2,):
         raise ValueError(f"point_a and point_b must be 2-D points of shape (2,), got {a.shape} and {b.shape}")
     ax.annotate("", xy=tuple(b), xytext=tuple(a),
@@ -233,9 +249,14 @@ def plot_embedding_pca(
     """
     from sklearn.decomposition import PCA
 
-    embeddings = _numpy(embeddings, "embeddings")
+    embeddings = _finite(embeddings, "embeddings")
+    validate_embeddings(torch.as_tensor(embeddings))  # 2-D, rows within float64's norm limit
+    max_classes = validate_positive_int("max_classes", max_classes)
     labels = _labels_for(labels, len(embeddings), "embeddings")
     keep = np.isin(labels, np.unique(labels)[:max_classes])
+    if keep.sum() < 2 or embeddings.shape[1] < 2:
+        raise ValueError("embeddings must have at least 2 rows (in the classes drawn) and 2 columns for a 2-D PCA, "
+                         f"got {int(keep.sum())} rows and {embeddings.shape[1]} columns")
     projected = PCA(n_components=2, random_state=0).fit_transform(embeddings[keep])
     for index, label in enumerate(np.unique(labels[keep])):
         rows = labels[keep] == label

@@ -20,12 +20,20 @@ sop       ``Ebay_train.txt``, ``Ebay_test.txt``        as listed in the two file
 Labels are renumbered 0..C−1 within each split, in the order of the original class ids.
 Images are decoded with PIL and transformed with plain torch (torchvision is not needed),
 following the official EE recipe (docs/paper.md §4.1).
+
+Hostile copies are refused, never followed: every path a metadata file lists is resolved
+and must stay inside ``root`` (no absolute path, no ``..``, no symbolic link out; the check
+comes before any existence test, so an error never tells whether something outside the
+root exists). Metadata must be UTF-8 text with ASCII-digit ids, each id listed once. Every
+error names its file and line (for ``cars_annos.mat``, the annotation's number); an image
+that cannot be decoded names its file and the line that lists it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import numpy as np
 import torch
@@ -33,7 +41,14 @@ from PIL import Image
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from eelib._validation import validate_choice, validate_positive_int
+from eelib._validation import (
+    as_label_tensor,
+    validate_choice,
+    validate_memory,
+    validate_path,
+    validate_positive_int,
+    validate_real,
+)
 
 #: Image side used by the official EE code (GoogLeNet input).
 DEFAULT_IMAGE_SIZE = 227
@@ -67,6 +82,11 @@ def to_normalized_tensor(image: Image.Image) -> Tensor:
     return (chw - mean) / std
 
 
+def _image_bytes(side: float) -> int:
+    """Memory of one ``side × side`` image: PIL's RGB copy and a few float32 tensors of it."""
+    return int(side) ** 2 * (3 + 3 * 4 * 3)
+
+
 class TrainTransform:
     """Training augmentation of the official EE code (docs/paper.md §4.1).
 
@@ -80,7 +100,9 @@ class TrainTransform:
     ----------
     image_size : int, default 227
     resize_ratio : float, default 1.125
+        At least 1.
     crop_probability : float, default 0.5
+        In [0, 1].
     """
 
     def __init__(
@@ -91,12 +113,10 @@ class TrainTransform:
         crop_probability: float = 0.5,
     ) -> None:
         self.image_size = validate_positive_int("image_size", image_size)
-        if not resize_ratio >= 1.0:
-            raise ValueError(f"resize_ratio must be >= 1, got {resize_ratio}")
-        if not 0.0 <= crop_probability <= 1.0:
-            raise ValueError(f"crop_probability must be in [0, 1], got {crop_probability}")
-        self.resize_ratio = resize_ratio
-        self.crop_probability = crop_probability
+        self.resize_ratio = validate_real("resize_ratio", resize_ratio, minimum=1.0)
+        self.crop_probability = validate_real("crop_probability", crop_probability, minimum=0.0, maximum=1.0)
+        validate_memory(f"image_size={self.image_size} with resize_ratio={self.resize_ratio:g}",
+                        _image_bytes(self.resize_ratio * self.image_size + 1))
 
     def __call__(self, image: Image.Image) -> Tensor:
         size = self.image_size
@@ -128,6 +148,7 @@ class EvalTransform:
 
     def __init__(self, image_size: int = DEFAULT_IMAGE_SIZE) -> None:
         self.image_size = validate_positive_int("image_size", image_size)
+        validate_memory(f"image_size={self.image_size}", _image_bytes(self.image_size))
 
     def __call__(self, image: Image.Image) -> Tensor:
         size = self.image_size
@@ -139,18 +160,24 @@ class EvalTransform:
 
 # --- the data set ----------------------------------------------------------------------
 
+#: What PIL may raise on a file that is not a readable image (UnidentifiedImageError is an
+#: OSError; a truncated file raises OSError; some decoders raise SyntaxError or ValueError).
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError)
+
 
 class ImageListDataset(Dataset):
     """Images listed by path, with integer labels.
 
     Parameters
     ----------
-    paths : sequence of Path
+    paths : sequence of str or Path
         Image files.
     labels : sequence of int
         Label of each image, 0..C−1.
     transform : callable, PIL image -> Tensor
         E.g. :class:`TrainTransform` or :class:`EvalTransform`.
+    sources : sequence of str, optional
+        Where each path was listed (e.g. ``"images.txt, line 3"``), for error messages.
 
     Attributes
     ----------
@@ -158,98 +185,212 @@ class ImageListDataset(Dataset):
     labels : Tensor, shape (N,), int64
         For :class:`eelib.data.PKSampler` and for evaluation.
     n_classes : int
+
+    Raises
+    ------
+    ValueError
+        From ``dataset[i]`` when the image cannot be decoded (truncated, not an image, too
+        large for memory), naming the file and where it was listed.
     """
 
     def __init__(
-        self, paths: Sequence[Path], labels: Sequence[int], transform: ImageTransform
+        self, paths: Sequence[str | Path], labels: Sequence[int], transform: ImageTransform,
+        sources: Sequence[str] | None = None,
     ) -> None:
-        if len(paths) != len(labels):
+        if isinstance(paths, (str, bytes, os.PathLike)) or not isinstance(paths, Sequence):
+            raise TypeError(f"paths must be a sequence of image paths, got {type(paths).__name__}")
+        if not callable(transform):
+            raise TypeError(f"transform must be callable (PIL image -> Tensor), got {type(transform).__name__}")
+        self.paths = [validate_path("paths", p) for p in paths]
+        self.labels = as_label_tensor(list(labels) if not isinstance(labels, (Tensor, np.ndarray)) else labels)
+        if len(self.paths) != len(self.labels):
             raise ValueError(
-                f"paths has {len(paths)} entries but labels has {len(labels)}; "
+                f"paths has {len(self.paths)} entries but labels has {len(self.labels)}; "
                 "there must be one label per image"
             )
-        self.paths = [Path(p) for p in paths]
-        self.labels = torch.as_tensor(list(labels), dtype=torch.int64)
+        if sources is not None and len(sources) != len(self.paths):
+            raise ValueError(f"sources has {len(sources)} entries but paths has {len(self.paths)}")
+        self.sources = None if sources is None else [str(source) for source in sources]
         self.transform = transform
         self.n_classes = int(torch.unique(self.labels).numel())
 
     def __len__(self) -> int:
         return len(self.paths)
 
+    def _open(self, index: int) -> Image.Image:
+        """The decoded image, or an error naming its file (and the line that lists it)."""
+        path = self.paths[index]
+        where = f"{path}" + (f" (listed in {self.sources[index]})" if self.sources else "")
+        try:
+            image = Image.open(path)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"{where}: the image file is missing") from err
+        except _DECODE_ERRORS as err:
+            raise ValueError(f"{where}: could not be read as an image ({type(err).__name__}: {err})") from err
+        try:
+            width, height = image.size
+            validate_memory(f"{where}: an image of {width} x {height} pixels", _image_bytes(max(width, height)))
+            image.load()
+        except BaseException as err:
+            image.close()
+            if isinstance(err, _DECODE_ERRORS):
+                raise ValueError(f"{where}: could not be decoded ({type(err).__name__}: {err})") from err
+            raise
+        return image
+
     def __getitem__(self, index: int) -> tuple[Tensor, int]:
         """Return the transformed image, shape (3, H, W), and its label."""
-        with Image.open(self.paths[index]) as image:
+        with self._open(index) as image:
             return self.transform(image), int(self.labels[index])
 
 
 # --- metadata readers ------------------------------------------------------------------
 
+#: Metadata files larger than this are refused before they are read (the real ones are a
+#: few MB; a line costs about 20 times its size once split into Python objects).
+_METADATA_BYTES_PER_BYTE = 20
 
-def _require_file(path: Path, description: str) -> Path:
-    if not path.is_file():
-        raise FileNotFoundError(f"expected {description} at {path}, but there is no such file")
-    return path
+
+class _Root:
+    """A data set's root folder, resolved once, and the checks of every path under it."""
+
+    def __init__(self, root: Path) -> None:
+        self.given = root
+        self.resolved = root.resolve()
+
+    def inside(self, path: Path, where: str, shown: str) -> Path:
+        """``path`` resolved, if it stays inside the root; ``where`` and ``shown`` name it in errors.
+
+        The check is made on the resolved path, before any test of existence, and the message
+        is the same whether or not the target exists.
+        """
+        try:
+            resolved = path.resolve()
+        except (OSError, RuntimeError) as err:  # a loop of symbolic links
+            raise ValueError(f"{where}: the path {shown!r} cannot be resolved ({type(err).__name__})") from None
+        if not resolved.is_relative_to(self.resolved):
+            raise ValueError(
+                f"{where}: the path {shown!r} leads outside the data set root {self.given} "
+                "(through a symbolic link); every listed file must lie inside the root"
+            )
+        return resolved
+
+    def listed(self, base: Path, relative: str, where: str) -> Path:
+        """A path listed in a metadata file, relative to ``base``, checked and resolved."""
+        if "\x00" in relative:
+            raise ValueError(f"{where}: the path {relative!r} contains a NUL character")
+        for flavour in (PurePosixPath(relative), PureWindowsPath(relative)):
+            if flavour.is_absolute() or flavour.drive or flavour.root:
+                raise ValueError(f"{where}: the path {relative!r} is absolute; listed paths must be "
+                                 f"relative to the data set root {self.given}")
+            if ".." in flavour.parts:
+                raise ValueError(f"{where}: the path {relative!r} contains '..'; listed paths must stay "
+                                 f"inside the data set root {self.given}")
+        return self.inside(base / relative, where, relative)
+
+    def metadata(self, path: Path, description: str) -> Path:
+        """A metadata file under the root: inside it, and a regular file."""
+        resolved = self.inside(path, str(path), str(path.relative_to(self.given)))
+        if not _is_file(resolved):
+            raise FileNotFoundError(f"expected {description} at {path}, but there is no such file")
+        return resolved
+
+
+def _is_file(path: Path) -> bool:
+    """``Path.is_file`` that answers False instead of raising (e.g. for a name too long)."""
+    try:
+        return path.is_file()
+    except (OSError, ValueError):
+        return False
 
 
 def _malformed(path: Path, line_number: int, expected: str, line: str) -> ValueError:
     return ValueError(f"{path}, line {line_number}: expected {expected}, got {line!r}")
 
 
+def _read_lines(path: Path) -> list[str]:
+    """The lines of a UTF-8 text file (a byte-order mark is allowed), or an error with the line."""
+    validate_memory(f"the metadata file {path}", path.stat().st_size * _METADATA_BYTES_PER_BYTE)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ValueError(f"{path}, line {line}: expected UTF-8 text, got the byte "
+                         f"{data[err.start]:#04x} which is not valid UTF-8") from None
+    return text.splitlines()
+
+
+def _is_id(field: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also accepts '²', which ``int`` refuses)."""
+    return field.isascii() and field.isdigit()
+
+
 def _read_id_table(
     path: Path, expected: str, *, int_fields: int, n_fields: int, header_lines: int = 0
-) -> list[list]:
-    """Rows of a whitespace-separated text file; the first ``int_fields`` fields are integers.
+) -> list[tuple[int, list]]:
+    """``(line number, fields)`` of a whitespace-separated text file, ids checked.
 
-    Each line must have ``n_fields`` fields (the last one may contain spaces); blank lines
-    and the first ``header_lines`` lines are skipped.
+    The first ``int_fields`` fields are non-negative integers written in ASCII digits; the
+    first of them is an id that must not repeat. Each line must have ``n_fields`` fields
+    (the last one may contain spaces); blank lines and the first ``header_lines`` lines are
+    skipped.
     """
     rows = []
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    first_seen: dict[int, int] = {}
+    for number, line in enumerate(_read_lines(path), start=1):
         if number <= header_lines or not line.strip():
             continue
         fields = line.split(maxsplit=n_fields - 1)
-        if len(fields) != n_fields or not all(f.isdigit() for f in fields[:int_fields]):
+        if len(fields) != n_fields or not all(_is_id(f) for f in fields[:int_fields]):
             raise _malformed(path, number, expected, line)
-        rows.append([int(f) for f in fields[:int_fields]] + fields[int_fields:])
+        values = [int(f) for f in fields[:int_fields]]
+        if values[0] in first_seen:
+            raise ValueError(f"{path}, line {number}: id {values[0]} is listed again "
+                             f"(first on line {first_seen[values[0]]}); every id must be listed once")
+        first_seen[values[0]] = number
+        rows.append((number, values + fields[int_fields:]))
     return rows
 
 
-def _check_root(root: str | Path, name: str) -> Path:
-    root = Path(root)
-    if not root.is_dir():
+def _check_root(root: str | Path, name: str) -> _Root:
+    root = validate_path("root", root)
+    try:
+        is_folder = root.is_dir()
+    except OSError:
+        is_folder = False
+    if not is_folder:
         raise FileNotFoundError(f"{name} root folder {root} does not exist or is not a folder")
-    return root
+    return _Root(root)
 
 
-def _read_cub200(root: Path, split: str) -> tuple[list[Path], list[int]]:
+Listing = tuple[list[Path], list[int], list[str]]
+
+
+def _read_cub200(root: _Root, split: str) -> Listing:
     """CUB-200-2011: classes 1–100 train, 101–200 test (Wah et al., 2011)."""
-    folder = root if (root / "images.txt").is_file() else root / "CUB_200_2011"
-    images = _read_id_table(
-        _require_file(folder / "images.txt", "the CUB-200-2011 image list images.txt"),
-        "'<image_id> <relative path>'",
-        int_fields=1,
-        n_fields=2,
-    )
-    classes_file = _require_file(
-        folder / "image_class_labels.txt",
-        "the CUB-200-2011 label file image_class_labels.txt",
-    )
-    class_of = dict(
-        _read_id_table(classes_file, "'<image_id> <class_id>'", int_fields=2, n_fields=2)
-    )
+    folder = root.given if _is_file(root.given / "images.txt") else root.given / "CUB_200_2011"
+    images_file = root.metadata(folder / "images.txt", "the CUB-200-2011 image list images.txt")
+    images = _read_id_table(images_file, "'<image_id> <relative path>'", int_fields=1, n_fields=2)
+    classes_file = root.metadata(folder / "image_class_labels.txt",
+                                 "the CUB-200-2011 label file image_class_labels.txt")
+    class_of = {row[0]: (number, row[1])
+                for number, row in _read_id_table(classes_file, "'<image_id> <class_id>'", int_fields=2, n_fields=2)}
     wanted = range(1, 101) if split == "train" else range(101, 201)
-    paths, class_ids = [], []
-    for image_id, relative in images:
+    paths, class_ids, sources = [], [], []
+    for number, (image_id, relative) in images:
         if image_id not in class_of:
-            raise ValueError(f"image id {image_id} of images.txt has no entry in {classes_file}")
-        if class_of[image_id] not in range(1, 201):
-            raise ValueError(
-                f"{classes_file}: image {image_id} has class {class_of[image_id]}, not in 1..200"
-            )
-        if class_of[image_id] in wanted:
-            paths.append(folder / "images" / relative)
-            class_ids.append(class_of[image_id])
-    return paths, class_ids
+            raise ValueError(f"{images_file}, line {number}: image id {image_id} has no entry in {classes_file}")
+        class_line, class_id = class_of[image_id]
+        if class_id not in range(1, 201):
+            raise ValueError(f"{classes_file}, line {class_line}: image {image_id} has class {class_id}, not in 1..200")
+        where = f"{images_file}, line {number}"
+        path = root.listed(folder / "images", relative, where)
+        if class_id in wanted:
+            paths.append(path)
+            class_ids.append(class_id)
+            sources.append(where)
+    return paths, class_ids, sources
 
 
 _CARS_FIELDS = ("relative_im_path", "class")
@@ -258,13 +399,13 @@ _CARS_FIELDS = ("relative_im_path", "class")
 def _read_cars_annotations(path: Path) -> np.ndarray:
     """The ``annotations`` struct array of ``cars_annos.mat``, flattened, fields checked."""
     from scipy.io import loadmat
-    from scipy.io.matlab import MatReadError
 
     expected = f"a MATLAB file with a struct array 'annotations' having fields {_CARS_FIELDS}"
+    validate_memory(f"the annotation file {path}", path.stat().st_size * _METADATA_BYTES_PER_BYTE)
     try:
         contents = loadmat(path)
-    except (MatReadError, ValueError, OSError) as err:
-        raise ValueError(f"{path} could not be read; expected {expected} ({err})") from err
+    except Exception as err:  # noqa: BLE001 - scipy raises many types on a malformed file
+        raise ValueError(f"{path} could not be read; expected {expected} ({type(err).__name__}: {err})") from err
     annotations = contents.get("annotations")
     fields = getattr(getattr(annotations, "dtype", None), "names", None) or ()
     if any(field not in fields for field in _CARS_FIELDS):
@@ -276,34 +417,50 @@ def _read_cars_annotations(path: Path) -> np.ndarray:
     return annotations.ravel()
 
 
-def _read_cars196(root: Path, split: str) -> tuple[list[Path], list[int]]:
+def _annotation_value(record: np.void, field: str) -> object:
+    """The single value of one field of a MATLAB struct element."""
+    values = np.asarray(record[field]).ravel()
+    if values.size != 1:
+        raise ValueError(f"holds {values.size} values")
+    return values[0]
+
+
+def _read_cars196(root: _Root, split: str) -> Listing:
     """CARS196 from ``cars_annos.mat``: classes 1–98 train, 99–196 test (Krause et al. 2013)."""
-    path = _require_file(root / "cars_annos.mat", "the Stanford Cars annotation file")
+    path = root.metadata(root.given / "cars_annos.mat", "the Stanford Cars annotation file")
     wanted = range(1, 99) if split == "train" else range(99, 197)
-    paths, class_ids = [], []
+    paths, class_ids, sources = [], [], []
     for number, record in enumerate(_read_cars_annotations(path), start=1):
+        where = f"{path}, annotation {number}"
         try:
-            relative = str(np.asarray(record["relative_im_path"]).ravel()[0])
-            class_id = int(np.asarray(record["class"]).ravel()[0])
-        except (IndexError, ValueError, TypeError) as err:
-            raise ValueError(
-                f"{path}: annotation {number} must hold a path string and an integer class"
-            ) from err
+            relative = _annotation_value(record, "relative_im_path")
+            class_value = _annotation_value(record, "class")
+            if not isinstance(relative, str):
+                raise ValueError(f"has a {type(relative).__name__} as its path")
+            relative = str(relative)  # numpy's str_ prints as np.str_('...')
+            class_id = int(class_value)
+            if class_id != class_value:
+                raise ValueError(f"has the class {class_value!r}, not an integer")
+        except (IndexError, ValueError, TypeError, OverflowError) as err:
+            raise ValueError(f"{where} must hold a path string and an integer class ({err})") from err
         if class_id not in range(1, 197):
-            raise ValueError(f"{path}: annotation {number} has class {class_id}, not in 1..196")
+            raise ValueError(f"{where} has class {class_id}, not in 1..196")
+        image = root.listed(root.given, relative, where)
         if class_id in wanted:
-            paths.append(root / relative)
+            paths.append(image)
             class_ids.append(class_id)
-    return paths, class_ids
+            sources.append(where)
+    return paths, class_ids, sources
 
 
 _SOP_HEADER = ["image_id", "class_id", "super_class_id", "path"]
 
 
-def _read_sop(root: Path, split: str) -> tuple[list[Path], list[int]]:
+def _read_sop(root: _Root, split: str) -> Listing:
     """Stanford Online Products from ``Ebay_{train,test}.txt`` (Oh Song et al., 2016)."""
-    path = _require_file(root / f"Ebay_{split}.txt", f"the SOP {split} list Ebay_{split}.txt")
-    header = path.read_text().partition("\n")[0]
+    path = root.metadata(root.given / f"Ebay_{split}.txt", f"the SOP {split} list Ebay_{split}.txt")
+    lines = _read_lines(path)
+    header = lines[0] if lines else ""
     if header.split() != _SOP_HEADER:
         raise _malformed(path, 1, f"the header {' '.join(_SOP_HEADER)!r}", header)
     rows = _read_id_table(
@@ -313,7 +470,13 @@ def _read_sop(root: Path, split: str) -> tuple[list[Path], list[int]]:
         n_fields=4,
         header_lines=1,
     )
-    return [root / row[3] for row in rows], [row[1] for row in rows]
+    listing: Listing = ([], [], [])
+    for number, row in rows:
+        where = f"{path}, line {number}"
+        listing[0].append(root.listed(root.given, row[3], where))
+        listing[1].append(row[1])
+        listing[2].append(where)
+    return listing
 
 
 _READERS = {"cub200": _read_cub200, "cars196": _read_cars196, "sop": _read_sop}
@@ -328,10 +491,11 @@ def _relabel(class_ids: Sequence[int]) -> list[int]:
     return [index[class_id] for class_id in class_ids]
 
 
-def _check_images_exist(paths: Sequence[Path], name: str, root: Path) -> None:
-    missing = [p for p in paths if not p.is_file()]
+def _check_images_exist(paths: Sequence[Path], sources: Sequence[str], name: str, root: Path) -> None:
+    """Every listed image exists (all paths are inside the root by now)."""
+    missing = [(p, source) for p, source in zip(paths, sources) if not _is_file(p)]
     if missing:
-        shown = ", ".join(str(p) for p in missing[:3])
+        shown = "; ".join(f"{p} ({source})" for p, source in missing[:3])
         raise FileNotFoundError(
             f"{len(missing)} of the {len(paths)} images listed for {name} are missing under "
             f"{root}, e.g. {shown}; root must be the folder that holds the metadata and images"
@@ -372,22 +536,25 @@ def load_benchmark(
     ------
     FileNotFoundError
         If ``root``, a metadata file, or a listed image is missing; the message names the
-        expected path.
+        expected path (and the line that lists an image).
     ValueError
-        If ``name`` or ``split`` is unknown, a metadata file is malformed (the message gives
-        the file, the line and the expected format), or the split holds no image.
+        If ``name`` or ``split`` is unknown, a metadata file is malformed or lists an id twice
+        (the message gives the file, the line and the expected format), a listed path leaves
+        ``root``, or the split holds no image.
     """
     name = validate_choice("name", name, BENCHMARKS)
     split = validate_choice("split", split, SPLITS)
     image_size = validate_positive_int("image_size", image_size)
-    root = _check_root(root, name)
-    paths, class_ids = _READERS[name](root, split)
+    if transform is not None and not callable(transform):
+        raise TypeError(f"transform must be callable (PIL image -> Tensor), got {type(transform).__name__}")
+    checked_root = _check_root(root, name)
+    paths, class_ids, sources = _READERS[name](checked_root, split)
     if not paths:
-        raise ValueError(f"the {split} split of {name} under {root} lists no images")
-    _check_images_exist(paths, name, root)
+        raise ValueError(f"the {split} split of {name} under {checked_root.given} lists no images")
+    _check_images_exist(paths, sources, name, checked_root.given)
     if transform is None:
         transform = TrainTransform(image_size) if split == "train" else EvalTransform(image_size)
-    return ImageListDataset(paths, _relabel(class_ids), transform)
+    return ImageListDataset(paths, _relabel(class_ids), transform, sources)
 
 
 __all__ = [

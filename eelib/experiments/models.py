@@ -20,10 +20,22 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from eelib._validation import validate_choice, validate_positive_int
+from eelib._validation import validate_choice, validate_flag, validate_memory, validate_positive_int
 
 #: Backbones accepted by :func:`pretrained_backbone_embedder`, with their feature widths.
 BACKBONE_FEATURES = {"googlenet": 1024, "resnet18": 512}
+
+
+def _widths(name: str, widths: object) -> list[int]:
+    """A sequence of layer widths, each a positive int."""
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+        raise TypeError(f"{name} must be a sequence of positive ints, got {type(widths).__name__}")
+    return [validate_positive_int(name, w) for w in widths]
+
+
+def _check_parameter_memory(model: str, n_parameters: int) -> None:
+    """Refuse a model whose float32 parameters, gradients and Adam's two moments would not fit."""
+    validate_memory(f"{model} with {n_parameters} parameters", 16 * n_parameters)
 
 
 def _embed(head_output: Tensor, normalize: bool) -> Tensor:
@@ -59,13 +71,15 @@ class MLPEmbedder(nn.Module):
     ) -> None:
         super().__init__()
         self.in_dim = validate_positive_int("in_dim", in_dim)
-        widths = [self.in_dim, *(validate_positive_int("hidden", h) for h in hidden)]
+        widths = [self.in_dim, *_widths("hidden", hidden), validate_positive_int("embedding_dim", embedding_dim)]
+        _check_parameter_memory("MLPEmbedder", sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:])))
+        widths.pop()
         layers: list[nn.Module] = []
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
             layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
         self.body = nn.Sequential(*layers)
-        self.head = nn.Linear(widths[-1], validate_positive_int("embedding_dim", embedding_dim))
-        self.normalize = normalize
+        self.head = nn.Linear(widths[-1], embedding_dim)
+        self.normalize = validate_flag("normalize", normalize)
 
     def forward(self, x: Tensor) -> Tensor:
         x = x.flatten(start_dim=1)
@@ -107,10 +121,12 @@ class SmallConvEmbedder(nn.Module):
         normalize: bool = True,
     ) -> None:
         super().__init__()
-        channels = [validate_positive_int("in_channels", in_channels)]
-        channels += [validate_positive_int("widths", w) for w in widths]
+        channels = [validate_positive_int("in_channels", in_channels), *_widths("widths", widths)]
         if len(channels) < 2:
             raise ValueError("widths must hold at least one block width")
+        embedding_dim = validate_positive_int("embedding_dim", embedding_dim)
+        _check_parameter_memory("SmallConvEmbedder", sum(9 * a * b + 2 * b for a, b in zip(channels[:-1], channels[1:]))
+                                + (channels[-1] + 1) * embedding_dim)
         layers: list[nn.Module] = []
         for index, (fan_in, fan_out) in enumerate(zip(channels[:-1], channels[1:])):
             if index > 0:
@@ -121,8 +137,8 @@ class SmallConvEmbedder(nn.Module):
                 nn.ReLU(),
             ]
         self.features = nn.Sequential(*layers)
-        self.head = nn.Linear(channels[-1], validate_positive_int("embedding_dim", embedding_dim))
-        self.normalize = normalize
+        self.head = nn.Linear(channels[-1], embedding_dim)
+        self.normalize = validate_flag("normalize", normalize)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4:
@@ -158,13 +174,16 @@ class BackboneEmbedder(nn.Module):
         normalize: bool = True,
     ) -> None:
         super().__init__()
+        if not isinstance(backbone, nn.Module):
+            raise TypeError(f"backbone must be a torch.nn.Module, got {type(backbone).__name__}")
         self.backbone = backbone
-        self.head = nn.Linear(
-            validate_positive_int("feature_dim", feature_dim), validate_positive_int("embedding_dim", embedding_dim)
-        )
+        feature_dim = validate_positive_int("feature_dim", feature_dim)
+        embedding_dim = validate_positive_int("embedding_dim", embedding_dim)
+        _check_parameter_memory("BackboneEmbedder's head", (feature_dim + 1) * embedding_dim)
+        self.head = nn.Linear(feature_dim, embedding_dim)
         nn.init.xavier_uniform_(self.head.weight, gain=math.sqrt(2.0 / 3.0))
         nn.init.zeros_(self.head.bias)
-        self.normalize = normalize
+        self.normalize = validate_flag("normalize", normalize)
 
     def forward(self, x: Tensor) -> Tensor:
         return _embed(self.head(self.backbone(x)), self.normalize)
@@ -209,6 +228,8 @@ def pretrained_backbone_embedder(
         If ``name`` is not a known backbone.
     """
     name = validate_choice("name", name, BACKBONE_FEATURES)
+    pretrained = validate_flag("pretrained", pretrained)
+    normalize = validate_flag("normalize", normalize)
     try:
         from torchvision import models
     except ImportError as err:
@@ -247,6 +268,7 @@ def count_parameters(model: nn.Module, *, trainable_only: bool = True) -> int:
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    trainable_only = validate_flag("trainable_only", trainable_only)
     return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
 
 

@@ -12,7 +12,7 @@ On CPU a rerun with the same seed, data and thread count is bit-identical.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,6 +21,14 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
+from eelib._validation import (
+    as_label_tensor,
+    validate_flag,
+    validate_n_synthetic,
+    validate_positive_int,
+    validate_real,
+    validate_seed,
+)
 from eelib.analysis import hardest_negative_pairs
 from eelib.data import PKSampler
 from eelib.losses import LossFn, batch_requirement, get_loss
@@ -69,12 +77,41 @@ class History:
     seconds: list[float] = field(default_factory=list)
 
 
+def _validate_model(model: object) -> nn.Module:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return model
+
+
+def _validate_samples(name: str, samples: object) -> Samples:
+    """A tensor with one row per sample, or a Dataset with a length."""
+    if isinstance(samples, Tensor):
+        if samples.dim() == 0:
+            raise ValueError(f"{name} must have one row per sample, got a 0-dim tensor")
+        return samples
+    if not isinstance(samples, Dataset) or not hasattr(samples, "__len__"):
+        raise TypeError(f"{name} must be a torch.Tensor or a Dataset with a length, got {type(samples).__name__}")
+    return samples
+
+
+def _model_device(model: nn.Module) -> torch.device:
+    """Where the model's parameters (or buffers) live; CPU for a model without any."""
+    for tensor in [*model.parameters(), *model.buffers()]:
+        return tensor.device
+    return torch.device("cpu")
+
+
 @torch.no_grad()
 def embed(model: nn.Module, x: Samples, batch_size: int = 1024) -> Tensor:
     """Embeddings of ``x`` (a tensor or a Dataset) in evaluation mode, in chunks, without gradients."""
+    model = _validate_model(model)
+    x = _validate_samples("x", x)
+    batch_size = validate_positive_int("batch_size", batch_size)
+    if len(x) == 0:
+        raise ValueError("x is empty: there is nothing to embed")
     was_training = model.training
     model.eval()
-    device = next(model.parameters()).device
+    device = _model_device(model)
     chunks = [torch.arange(i, min(i + batch_size, len(x))) for i in range(0, len(x), batch_size)]
     out = torch.cat([model(gather(x, chunk).to(device)).cpu() for chunk in chunks])
     model.train(was_training)
@@ -147,20 +184,65 @@ def fit(
     Returns
     -------
     History
+
+    Raises
+    ------
+    TypeError, ValueError
+        For an argument of the wrong type or out of range (every count is an integer >= 1,
+        ``lr`` > 0 and ``weight_decay`` >= 0 finite, flags booleans), before any training.
     """
+    model = _validate_model(model)
+    x = _validate_samples("x", x)
+    y = as_label_tensor(y, "y")
+    if len(x) != len(y):
+        raise ValueError(f"x has {len(x)} samples but y has {len(y)} labels; there must be one label per sample")
     loss_fn = get_loss(loss)
+    if loss_kwargs is not None and not isinstance(loss_kwargs, Mapping):
+        raise TypeError(f"loss_kwargs must be a dict of hyperparameters, got {type(loss_kwargs).__name__}")
     loss_kwargs = dict(loss_kwargs or {})
+    for reserved in ("n_synthetic", "normalize_synthetic"):
+        if reserved in loss_kwargs:
+            raise ValueError(f"loss_kwargs must not hold {reserved!r}: pass it to fit itself")
+    n_synthetic = validate_n_synthetic(n_synthetic)
+    normalize_synthetic = validate_flag("normalize_synthetic", normalize_synthetic)
+    epochs = validate_positive_int("epochs", epochs)
+    classes_per_batch = validate_positive_int("classes_per_batch", classes_per_batch)
+    if classes_per_batch < 2:
+        raise ValueError("classes_per_batch must be >= 2: a batch of one class has no negative pair, "
+                         f"got {classes_per_batch}")
     required = batch_requirement(loss_fn).samples_per_class
     if samples_per_class is None:
         samples_per_class = required or 4
+    samples_per_class = validate_positive_int("samples_per_class", samples_per_class)
     if required is not None and samples_per_class != required:
         raise ValueError(f"samples_per_class must be {required} for this loss (its batches must hold exactly "
                          f"{required} instances of every class), got {samples_per_class}")
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    if n_synthetic and samples_per_class < 2:
+        raise ValueError("samples_per_class must be >= 2 with n_synthetic > 0: Embedding Expansion pairs "
+                         f"instances of the same class, got {samples_per_class}")
+    if steps_per_epoch is not None:
+        steps_per_epoch = validate_positive_int("steps_per_epoch", steps_per_epoch)
+    stats_batches = validate_positive_int("stats_batches", stats_batches)
+    lr = validate_real("lr", lr, minimum=0.0, exclusive_minimum=True)
+    weight_decay = validate_real("weight_decay", weight_decay, minimum=0.0)
+    seed = validate_seed("seed", seed, maximum=2**63 - 1)  # torch.manual_seed's range
+    progress = validate_flag("progress", progress)
+    if eval_set is not None:
+        if not isinstance(eval_set, (tuple, list)) or len(eval_set) != 2:
+            raise TypeError(f"eval_set must be a pair (samples, labels), got {type(eval_set).__name__}")
+        eval_set = (_validate_samples("eval_set[0]", eval_set[0]), as_label_tensor(eval_set[1], "eval_set[1]"))
+        if len(eval_set[0]) != len(eval_set[1]):
+            raise ValueError(f"eval_set has {len(eval_set[0])} samples but {len(eval_set[1])} labels")
+    if on_epoch_end is not None and not callable(on_epoch_end):
+        raise TypeError(f"on_epoch_end must be callable, got {type(on_epoch_end).__name__}")
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must name a torch device (e.g. 'cpu', 'cuda:0'), got {device!r}") from error
+    if not any(parameter.requires_grad for parameter in model.parameters()):
+        raise ValueError("model has no trainable parameters: there is nothing to fit")
     torch.manual_seed(seed)
     model.to(device).train()
-    y = torch.as_tensor(y)
     sampler = PKSampler(y, classes_per_batch, samples_per_class, seed=seed)
     batch_size = classes_per_batch * samples_per_class
     if steps_per_epoch is None:

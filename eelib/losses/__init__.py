@@ -6,6 +6,13 @@ and returns a 0-dim differentiable tensor. With ``n_synthetic=0`` each is the or
 paper's formulation; with ``n_synthetic > 0`` negatives are mined from the expanded batch
 as described in :mod:`eelib.mining`. A loss that needs a particular batch layout declares
 it (:func:`batch_requirement`), so that a training loop can ask instead of guessing.
+
+Every argument is checked before any work (:mod:`eelib._validation`): embeddings are
+float32 or float64 (half precision is refused, naming ``.float()``) with every row norm
+within the dtype's limit (1.3e6 in float32), so that the value and its gradient are always
+finite; hyperparameters are finite, within ±1e12 (positive ones at least 1e-12); flags are
+booleans; ``n_synthetic`` is an integer whose memory (with the batch size) is estimated and
+refused above :func:`eelib.set_memory_limit`'s limit before anything is allocated.
 """
 
 from __future__ import annotations

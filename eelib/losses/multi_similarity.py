@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from eelib._validation import validate_non_negative, validate_positive
+from eelib._validation import validate_non_negative, validate_positive, validate_signed
 from eelib.losses._common import log1p_sum_exp
 from eelib.mining import pair_matrices
 
@@ -99,8 +99,7 @@ def multi_similarity_loss(
     alpha = validate_positive("alpha", alpha)
     beta = validate_positive("beta", beta)
     epsilon = validate_non_negative("epsilon", epsilon)
-    if isinstance(base, bool) or not isinstance(base, (int, float)) or base != base:
-        raise TypeError(f"base must be a real number, got {base!r}")
+    base = validate_signed("base", base)
     pm = pair_matrices(
         embeddings, labels, n_synthetic=n_synthetic,
         normalize_synthetic=normalize_synthetic, measure="inner_product",

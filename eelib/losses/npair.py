@@ -6,9 +6,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from eelib._validation import validate_batch, validate_n_synthetic, validate_non_negative
+from eelib._validation import validate_batch, validate_non_negative
 from eelib.losses._common import BatchRequirement, requires
-from eelib.mining import build_pair_matrices
+from eelib.mining import build_pair_matrices, validate_expansion
 
 
 def npair_anchor_positive(labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -88,7 +88,7 @@ def npair_loss(
     """
     l2_reg = validate_non_negative("l2_reg", l2_reg)
     validate_batch(embeddings, labels)
-    n_synthetic = validate_n_synthetic(n_synthetic)
+    n_synthetic, normalize_synthetic = validate_expansion(embeddings, labels, n_synthetic, normalize_synthetic)
     anchors, positives = npair_anchor_positive(labels)  # the layout, checked before any expansion
     pm = build_pair_matrices(
         embeddings, labels, n_synthetic=n_synthetic,

@@ -7,13 +7,18 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from eelib._validation import validate_choice, validate_non_negative
+from eelib._validation import validate_choice, validate_flag, validate_memory, validate_non_negative
 from eelib.distances import euclidean_from_squared
 from eelib.losses._common import zero_loss
 from eelib.mining import PairMatrices, pair_matrices
 
 #: Accepted values of ``mining``.
 TRIPLET_MINING = ("all", "semihard", "hardest")
+
+#: Peak memory of "all" and "semihard" mining per (anchor, positive, negative) entry, in
+#: units of the dtype's size: the gap, the hinge and the masks of the B × K × B tensor and
+#: their backward (about 21 bytes per entry measured in float32, 2026-11-30).
+TRIPLET_BYTES_PER_VALUE = 6
 
 
 def triplet_loss(
@@ -71,6 +76,7 @@ def triplet_loss(
     """
     margin = validate_non_negative("margin", margin)
     mining = validate_choice("mining", mining, TRIPLET_MINING)
+    squared = validate_flag("squared", squared)
     pm = pair_matrices(
         embeddings, labels, n_synthetic=n_synthetic,
         normalize_synthetic=normalize_synthetic, measure="squared_distance",
@@ -88,6 +94,9 @@ def triplet_loss(
         return torch.relu(hard.positive - hard.negative + margin)[hard.valid].mean()
 
     positives, has_positive = _positives_per_anchor(pm.same_label)
+    batch, width = positives.shape
+    validate_memory(f"mining={mining!r} on a batch of {batch} with up to {width} positives per anchor",
+                    batch * width * batch * TRIPLET_BYTES_PER_VALUE * embeddings.element_size(), embeddings.device)
     valid = has_positive[:, :, None] & pm.different_label[:, None, :]
     gap = d_neg[:, None, :] - d_pos.gather(1, positives)[:, :, None]  # d(a,n) - d(a,p), [a, p-slot, n]
     if mining == "semihard":
