@@ -22,7 +22,7 @@ from eelib.course import checks
 from eelib.expansion import expand
 from eelib.losses import contrastive_loss
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("one_torch_thread")]
 
 # --- student-style building blocks ------------------------------------------------------
 
