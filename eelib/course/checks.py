@@ -10,11 +10,12 @@ them the message names that mistake. On success it prints one line and returns T
 
 Three things are checked on every case, in this order:
 
-1. **Own work.** The student's function must not run eelib: the names its code loads
-   are inspected before the first case (following the notebook functions it calls), and
-   every call runs under a watch that notices any eelib function being entered, however
-   it was reached (an alias, ``getattr``, ``importlib``). The self-checks compare with
-   eelib, so a function that calls eelib would prove nothing.
+1. **Own work.** The student's function must not run eelib (nor pytorch-metric-learning,
+   whose losses compute several of the results): the names its code loads are inspected
+   before the first case (following the notebook functions it calls), and every call
+   runs under a watch that notices any function of those packages being entered,
+   however it was reached (an alias, ``getattr``, ``importlib``). The self-checks
+   compare with eelib, so a function that calls eelib would prove nothing.
 2. **The value** (number, points, masks or counts), against the reference.
 3. **The gradient**, for the exercises whose result is differentiable (the losses and
    EE's points): the result must carry an autograd graph back to the input, its gradient
@@ -43,6 +44,7 @@ True
 from __future__ import annotations
 
 import dis
+import importlib.util
 import math
 import os
 import sys
@@ -251,6 +253,21 @@ COUNTS = _Kind(_to_counts, _counts_agree, _describe_counts)
 #: The folder of the eelib package: any code object from a file below it is eelib's.
 EELIB_DIR = os.path.dirname(os.path.abspath(eelib.__file__)) + os.sep
 
+#: Packages whose code a solution must not run: eelib, and pytorch-metric-learning (its
+#: losses compute several of the exercises' results; notebook 05 times one of them).
+REFERENCE_PACKAGES = ("eelib", "pytorch_metric_learning")
+
+
+def _package_dir(name: str) -> str | None:
+    """The folder of an installed package (without importing it), or None."""
+    spec = importlib.util.find_spec(name)
+    origin = spec.origin if spec is not None else None
+    return os.path.dirname(os.path.abspath(origin)) + os.sep if origin else None
+
+
+#: Folders of the reference packages that are installed.
+REFERENCE_DIRS = tuple(folder for folder in map(_package_dir, REFERENCE_PACKAGES) if folder)
+
 _LOADS = {"LOAD_GLOBAL", "LOAD_NAME"}
 
 
@@ -275,13 +292,16 @@ def _globals_used(fn: types.FunctionType) -> Iterator[tuple[str, Any]]:
             continue
 
 
-def _from_eelib(obj: Any) -> bool:
+def _reference_origin(obj: Any) -> str | None:
+    """The module ``obj`` comes from when that is eelib or another reference package, else None."""
     origin = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None)
-    return isinstance(origin, str) and (origin == "eelib" or origin.startswith("eelib."))
+    if isinstance(origin, str) and any(origin == name or origin.startswith(name + ".") for name in REFERENCE_PACKAGES):
+        return origin
+    return None
 
 
 def _eelib_references(fn: Callable[..., Any]) -> list[str]:
-    """Names of eelib objects that ``fn``, or a function of its notebook it calls, loads.
+    """``"name from module"`` for every reference object (eelib, PML) ``fn`` or its notebook's functions load.
 
     Only Python functions can be read; anything else (a builtin, a ``functools.partial``)
     is left to the watch of :func:`_call_watched`.
@@ -293,8 +313,9 @@ def _eelib_references(fn: Callable[..., Any]) -> list[str]:
         current = todo.pop()
         seen.add(current)
         for name, obj in _globals_used(current):
-            if _from_eelib(obj):
-                found.add(name)
+            origin = _reference_origin(obj)
+            if origin:
+                found.add(f"{name} from {origin}")
             elif isinstance(obj, types.FunctionType) and obj.__globals__ is fn.__globals__ and obj not in seen:
                 todo.append(obj)
     return sorted(found)
@@ -343,6 +364,9 @@ def _own_work_message(used: Sequence[str]) -> str:
     if any(name.startswith("torch.autograd") for name in used):
         return (f"your function calls autograd ({', '.join(used)}). Derive the gradient by hand: "
                 "autograd is what this self-check compares your formula with.")
+    if any("pytorch_metric_learning" in name for name in used):
+        return (f"your function uses pytorch-metric-learning ({', '.join(used)}). Write the computation "
+                "yourself with torch: a library's loss proves nothing about yours.")
     return (f"your function uses eelib ({', '.join(used)}). Write the computation yourself with torch: "
             "this self-check compares your function with eelib, so calling eelib would prove nothing.")
 
@@ -480,7 +504,7 @@ def _run_check(
     used = _eelib_references(student)
     if used:
         raise AssertionError(f"{name}: {_own_work_message(used)}")
-    forbidden = (EELIB_DIR, AUTOGRAD_FILE) if forbid_autograd else (EELIB_DIR,)
+    forbidden = REFERENCE_DIRS + ((AUTOGRAD_FILE,) if forbid_autograd else ())
     for case in cases:
         where = f"{name}: case '{case.description}'" + (f" with {case.kwargs}" if case.kwargs else "")
         reference_args = _with_leaves(case.args, differentiable)
