@@ -270,9 +270,10 @@ def test_precompute_renders_every_state_once(monkeypatch) -> None:
 
     def small_update(n, normalize=True, batch="compact classes"):  # the real one is timed in benchmarks/
         rendered.append((n, normalize, batch))
-        return None, f"n = {n} {normalize} {batch}", *(plt.subplots(figsize=(0.5, 0.5))[0] for _ in range(2))
+        return None, f"n = {n} {normalize} {batch}", *(plt.figure() for _ in range(2))
 
     monkeypatch.setattr(explorer_module, "update", small_update)
+    monkeypatch.setattr(explorer_module, "png_bundle", lambda fig: ({"text/plain": "figure"}, {}))
     explorer = build_explorer(initial_n=0, precompute=True)
     every = {(n, normalize, batch) for n, normalize in SETTINGS for batch in BATCHES}
     assert set(explorer.frames) == every and sorted(rendered) == sorted(every)
