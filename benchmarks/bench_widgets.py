@@ -1,9 +1,9 @@
-"""Time the widget callbacks of the course: the EE explorer and the loss playgrounds.
+"""Time the widget callbacks of the course: the EE explorer, the heat-map widget and the loss playgrounds.
 
 Run by hand from the repository root (never collected by pytest)::
 
-    .venv/bin/python benchmarks/bench_widgets.py            # about 1 minute on 2 cores
-    .venv/bin/python benchmarks/bench_widgets.py --rounds 1 # one timed pass, ~35 s
+    .venv/bin/python benchmarks/bench_widgets.py            # about 2 minutes on 2 cores
+    .venv/bin/python benchmarks/bench_widgets.py --rounds 1 # one timed pass, about 1 minute
 
 A *callback* is everything a control change costs in the kernel: the widget's pure update
 function (computation and matplotlib drawing) plus the PNG encoding of its figures
@@ -13,11 +13,14 @@ The kernel is reproduced: an IPython shell with matplotlib-inline's formatters, 
 thread, the course's matplotlib style.
 
 - EE explorer (notebook 08): the real callback (a slider move on an
-  :class:`eelib.course.explorer.Explorer`) for k = 0..10, with and without normalisation.
-  *First visit*: the state is computed and rendered (:func:`eelib.course.explorer.update` plus
-  PNG encoding of both figures); *revisit*: the explorer re-sends the frame it kept (sending
-  it to the browser over the widget comm is not included). Also timed once: rendering all
-  22 states up front, as notebook 08 does with ``precompute=True``.
+  :class:`eelib.course.explorer.Explorer`) for n = 0..8, with and without normalisation,
+  on both batches. *First visit*: the state is computed and rendered
+  (:func:`eelib.course.explorer.update` plus PNG encoding of both figures); *revisit*: the
+  explorer re-sends the frame it kept (sending it to the browser over the widget comm is
+  not included). Also timed once: rendering all 36 states up front (``precompute=True``).
+- Heat-map widget (notebook 08): the real callback of a move of the n slider (every n at
+  three epochs) and of the epoch slider (every epoch at three n), on the committed runs
+  of :mod:`eelib.experiments.training_heatmaps`.
 - Loss playgrounds (notebooks 03 and 06, if :mod:`eelib.course.playground` exists):
   ``Playground.update`` plus ``png_bundle``, as ``Playground.redraw`` does, for
   batch-hard/semi-hard/all triplet over a margin sweep, and multi-similarity over sweeps
@@ -52,14 +55,18 @@ import torch  # noqa: E402
 from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
 from matplotlib_inline.backend_inline import configure_inline_support  # noqa: E402
 
-from eelib.course.explorer import MAX_K, Explorer  # noqa: E402
-from eelib.course.style import apply_course_style  # noqa: E402
 from eelib.course.display import png_bundle  # noqa: E402
+from eelib.course.explorer import BATCHES, MAX_N, Explorer  # noqa: E402
+from eelib.course.heatmap_widget import TrainingHeatmaps, build_heatmap_widget  # noqa: E402
+from eelib.course.style import apply_course_style  # noqa: E402
+from eelib.experiments.training_heatmaps import load_training_heatmaps  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 GOAL_MS = 200.0
 EXPLORER = "EE explorer (nb 08), first visit of a state"
 EXPLORER_REVISIT = "EE explorer (nb 08), revisit of a state"
+HEATMAP_N = "heat-map widget (nb 08), n slider"
+HEATMAP_EPOCH = "heat-map widget (nb 08), epoch slider"
 
 
 class Callback(NamedTuple):
@@ -83,25 +90,46 @@ def show(fig: plt.Figure) -> None:
 
 
 def explorer_callbacks(explorer: Explorer, *, first_visit: bool) -> dict[str, Callback]:
-    """One slider move per explorer state (k = 0..MAX_K, normalisation on and off).
+    """One slider move per explorer state (n = 0..MAX_N, normalisation on and off, both batches).
 
-    The untimed preparation parks the slider away from k and sets the toggle;
-    ``first_visit`` also drops the frame the explorer kept for the state.
+    The untimed preparation parks the slider away from n and sets the toggle and the
+    batch; ``first_visit`` also drops the frame the explorer kept for the state.
     """
 
-    def callback(k: int, normalize: bool) -> Callback:
+    def callback(n: int, normalize: bool, batch: str) -> Callback:
         def prepare() -> None:
-            explorer.slider.value = MAX_K if k != MAX_K else 0
+            explorer.slider.value = MAX_N if n != MAX_N else 0
             explorer.toggle.value = normalize
+            explorer.batch.value = batch
             if first_visit:
-                explorer.frames.pop((k, normalize), None)
+                explorer.frames.pop((n, normalize, batch), None)
 
         def run() -> None:
-            explorer.slider.value = k
+            explorer.slider.value = n
 
         return Callback(prepare, run)
 
-    return {f"k={k}, normalize={n}": callback(k, n) for n in (True, False) for k in range(MAX_K + 1)}
+    return {f"n={n}, normalize={normalize}, {batch}": callback(n, normalize, batch)
+            for batch in BATCHES for normalize in (True, False) for n in range(MAX_N + 1)}
+
+
+def heatmap_callbacks(widget: TrainingHeatmaps, slider: str) -> dict[str, Callback]:
+    """Moves of one slider of the heat-map widget: to every value, at three values of the other."""
+    moved, other = (widget.n_slider, widget.epoch_slider) if slider == "n" else (widget.epoch_slider, widget.n_slider)
+    others = [other.options[0], other.options[len(other.options) // 2], other.options[-1]]
+
+    def callback(value: int, fixed: int) -> Callback:
+        def prepare() -> None:
+            other.value = fixed
+            moved.value = moved.options[0] if value != moved.options[0] else moved.options[-1]
+
+        def run() -> None:
+            moved.value = value
+
+        return Callback(prepare, run)
+
+    name = "epoch" if slider == "n" else "n"
+    return {f"{slider}={value}, {name}={fixed}": callback(value, fixed) for fixed in others for value in moved.options}
 
 
 def playground_callbacks() -> dict[str, dict[str, Callback]]:
@@ -203,8 +231,13 @@ def main() -> None:
 
     with contextlib.redirect_stdout(io.StringIO()):  # outside a kernel, display() prints
         explorer = Explorer()
+        runs = load_training_heatmaps()
+        heatmaps = build_heatmap_widget(runs.expanded, runs.originals, runs.n_values, runs.epochs, runs.classes,
+                                        runs.recall_at_1)
         widgets_to_time = {EXPLORER: explorer_callbacks(explorer, first_visit=True),
-                           EXPLORER_REVISIT: explorer_callbacks(explorer, first_visit=False)}
+                           EXPLORER_REVISIT: explorer_callbacks(explorer, first_visit=False),
+                           HEATMAP_N: heatmap_callbacks(heatmaps, "n"),
+                           HEATMAP_EPOCH: heatmap_callbacks(heatmaps, "epoch")}
         if importlib.util.find_spec("eelib.course.playground") is not None:
             widgets_to_time.update(playground_callbacks())
         results = {name: time_round_robin(callbacks, args.rounds) for name, callbacks in widgets_to_time.items()}
@@ -226,9 +259,9 @@ def main() -> None:
         "",
         *table(results),
         "",
-        f"Notebook 08 builds its explorer with `precompute=True` (outside CI): rendering all "
-        f"{2 * (MAX_K + 1)} states took {precompute_wall_s:.1f} s wall ({precompute_cpu_s:.1f} s CPU), "
-        "paid once when the cell runs; every slider move is then a revisit.",
+        f"Rendering all {2 * len(BATCHES) * (MAX_N + 1)} explorer states up front (`precompute=True`) took "
+        f"{precompute_wall_s:.1f} s wall ({precompute_cpu_s:.1f} s CPU); notebook 08 does this when its cell "
+        "runs (outside CI), so every slider move in class is a revisit.",
     ]
     text = "\n".join(lines) + "\n"
     print(text)

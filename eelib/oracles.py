@@ -245,14 +245,15 @@ def npair_loss_loops(
     *,
     n_synthetic: int = 0,
     normalize_synthetic: bool = True,
+    scale: float = 1.0,
 ) -> Tensor:
-    r"""Multi-class N-pair loss (Sohn 2016, Eq. 6) with its L2 penalty.
+    r"""Multi-class N-pair loss (Sohn 2016, Eq. 6) with its L2 penalty and a logit scale s.
 
     Each class appears exactly twice; its first instance (batch order) is the anchor
-    :math:`f_i`, its second the positive :math:`f_i^+`. Then
+    :math:`f_i`, its second the positive :math:`f_i^+`. Then (Sohn's loss: s = 1)
 
     .. math::
-        L = \frac1N \sum_i \log\Big(1 + \sum_{j\ne i} e^{f_i^\top f_j^+ - f_i^\top f_i^+}\Big)
+        L = \frac1N \sum_i \log\Big(1 + \sum_{j\ne i} e^{s(f_i^\top f_j^+ - f_i^\top f_i^+)}\Big)
             + \frac{\lambda}{4}\Big(\tfrac1N\sum_i \lVert f_i\rVert^2
                                   + \tfrac1N\sum_i \lVert f_i^+\rVert^2\Big).
 
@@ -271,7 +272,7 @@ def npair_loss_loops(
     for i in range(count):
         own = _inner(embeddings[anchors[i]], embeddings[positives[i]])
         exponents = [one]
-        exponents += [negative[anchors[i]][positives[j]] - own for j in range(count) if j != i]
+        exponents += [scale * (negative[anchors[i]][positives[j]] - own) for j in range(count) if j != i]
         terms.append(torch.logsumexp(torch.stack(exponents), 0))  # log(1 + Σ e^...)
     loss = torch.stack(terms).mean()
     if l2_reg > 0:

@@ -46,9 +46,11 @@ from browser_support import (
     wait_for_new_image,
     windowing_mode,
 )
-from eelib.course.explorer import explore
 from eelib.analysis import loss_geometry
+from eelib.course.explorer import explore
+from eelib.course.heatmap_widget import mean_off_diagonal
 from eelib.data import toy_batch
+from eelib.experiments.training_heatmaps import load_training_heatmaps
 
 pytestmark = pytest.mark.browser
 
@@ -61,13 +63,17 @@ WIDGET_NOTEBOOKS = {
                                          "triplet-loss-value"),
     "06_multi_similarity_loss.ipynb": ("ms-alpha", "ms-beta", "ms-base", "ms-epsilon", "ms-output",
                                        "ms-loss-value"),
-    "08_embedding_expansion.ipynb": ("ee-k-slider", "ee-normalize", "ee-view-2d", "ee-heatmap",
-                                     "ee-readout"),
+    "08_embedding_expansion.ipynb": ("ee-n-slider", "ee-normalize", "ee-batch", "ee-view-2d", "ee-heatmap",
+                                     "ee-readout", "hm-n-slider", "hm-epoch-slider", "hm-synthetic", "hm-readout",
+                                     "hm-output"),
 }
 OTHER_NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb") if p.name not in WIDGET_NOTEBOOKS)
 FIGURE_SELECTOR = ".jp-OutputArea-output img, .jp-OutputArea-output .jupyter-widgets"
 LOSS_LABEL = re.compile(r"^loss = (-?\d+\.\d{4})$")
-EE_READOUT = re.compile(r"^k = (\d+) · hardest negative distance = (\d+\.\d{4})$")
+EE_READOUT = re.compile(r"^n = (\d+) · loss = (\d+\.\d{4}) · pushed originals: (\d+) of 12 · "
+                        r"hardest negatives with a synthetic end: (\d+) of 12$")
+HM_READOUT = re.compile(r"^epoch (\d+) · n = (\d+) · mean hardest negative distance between classes: "
+                        r"triplet (\d+\.\d{3}), EE \+ triplet (\d+\.\d{3})")
 EE_DRAWERS = {"ee-view-2d": "draw_view", "ee-heatmap": "draw_heatmap"}
 
 
@@ -204,7 +210,7 @@ def test_course_tour_slider(page: Any, lab_server: LabServer) -> None:
     assert_widgets(page, name)
     k, old = int(slider_value(page, "tour-slider")), text_of(page, ".tour-readout")
     press_on_slider(page, "tour-slider", "ArrowRight")
-    assert wait_for_text_change(page, ".tour-readout", old) == f"the slider says k = {k + 1}; k² = {(k + 1) ** 2}"
+    assert wait_for_text_change(page, ".tour-readout", old) == f"the slider says n = {k + 1}; n² = {(k + 1) ** 2}"
     assert slider_value(page, "tour-slider") == k + 1
 
 
@@ -261,35 +267,52 @@ def test_multi_similarity_playground(page: Any, lab_server: LabServer) -> None:
     assert loss_label(page, "ms-loss-value") == pytest.approx(expected_loss(), abs=5e-5)
 
 
-def test_embedding_expansion_k_slider(page: Any, lab_server: LabServer, tmp_path: Path) -> None:
+def test_embedding_expansion_n_slider_and_heat_maps(page: Any, lab_server: LabServer, tmp_path: Path) -> None:
     name = "08_embedding_expansion.ipynb"
     assert_written(name)
     run_notebook_cleanly(page, lab_server, name)
     assert_widgets(page, name)
-    scroll_into_view(page, ".ee-k-slider")
-    k_before = int(slider_value(page, "ee-k-slider"))
+    scroll_into_view(page, ".ee-n-slider")
+    n_before = int(slider_value(page, "ee-n-slider"))
     view, heatmap = image_src(page, "ee-view-2d"), image_src(page, "ee-heatmap")
-    press_on_slider(page, "ee-k-slider", "ArrowRight")
+    press_on_slider(page, "ee-n-slider", "ArrowRight")
     new_view = wait_for_new_image(page, "ee-view-2d", view)
     new_heatmap = wait_for_new_image(page, "ee-heatmap", heatmap)
     assert new_view != view and new_heatmap != heatmap
-    k = int(slider_value(page, "ee-k-slider"))
-    assert k == k_before + 1, "ArrowRight on the focused handle must move k by one step"
-    page.wait_for_function("([sel, k]) => document.querySelector(sel).textContent.startsWith(`k = ${k} `)",
-                           arg=[".ee-readout", k])
+    n = int(slider_value(page, "ee-n-slider"))
+    assert n == n_before + 1, "ArrowRight on the focused handle must move n by one step"
+    page.wait_for_function("([sel, n]) => document.querySelector(sel).textContent.startsWith(`n = ${n} `)",
+                           arg=[".ee-readout", n])
     readout = text_of(page, ".ee-readout")
     match = EE_READOUT.match(readout)
-    assert match, f"the readout reads {readout!r}, expected 'k = 3 · hardest negative distance = 0.4321'"
-    assert int(match.group(1)) == k, f"the readout says k = {match.group(1)}, the slider {k}"
+    assert match, f"the readout reads {readout!r}, expected 'n = 3 · loss = 0.1234 · pushed originals: ...'"
+    assert int(match.group(1)) == n, f"the readout says n = {match.group(1)}, the slider {n}"
     normalize = is_checked(page, "ee-normalize", True)
-    expected = explore(k, normalize=normalize).hardest_distance
-    assert float(match.group(2)) == pytest.approx(expected, abs=5e-5)
+    batch = page.locator(".ee-batch select").input_value()
+    state = explore(n, normalize, batch)
+    assert float(match.group(2)) == pytest.approx(state.geometry.loss, abs=5e-5)
+    assert int(match.group(3)) == state.pushed
     for css, shown in (("ee-view-2d", new_view), ("ee-heatmap", new_heatmap)):
-        redrawn = kernel_png(page, f"{EE_DRAWERS[css]}(explore({k}, {normalize}))",
+        redrawn = kernel_png(page, f"{EE_DRAWERS[css]}(explore({n}, {normalize}, {batch!r}))",
                              setup="from eelib.course.explorer import draw_heatmap, draw_view, explore\n"
                                    "from eelib.course.display import png_bundle", encoder="png_bundle")
-        assert_same_picture(shown, redrawn, f"{css}-k{k}", tmp_path)
+        assert_same_picture(shown, redrawn, f"{css}-n{n}", tmp_path)
     # The readout label lies between the controls and the figures but spans the full width.
-    widget_area = [f".{css}" for css in WIDGET_NOTEBOOKS[name] if css != "ee-readout"]
-    save_region_screenshot(page, widget_area, SCREENSHOT_DIR / "08_k_slider.png")
+    widget_area = [f".{css}" for css in ("ee-n-slider", "ee-normalize", "ee-batch", "ee-view-2d", "ee-heatmap")]
+    save_region_screenshot(page, widget_area, SCREENSHOT_DIR / "08_n_slider.png")
 
+    # The paper's heat maps: the n slider moves the EE map, the readout follows the recorded runs.
+    scroll_into_view(page, ".hm-n-slider")
+    image, old = image_src(page, "hm-output"), text_of(page, ".hm-readout")
+    press_on_slider(page, "hm-n-slider", "ArrowRight")
+    wait_for_new_image(page, "hm-output", image)
+    match = HM_READOUT.match(wait_for_text_change(page, ".hm-readout", old))
+    assert match, f"the heat-map readout reads {text_of(page, '.hm-readout')!r}"
+    epoch, n = int(match.group(1)), int(match.group(2))
+    assert n == int(slider_value(page, "hm-n-slider")) == 3  # the widget starts at n = 2
+    runs = load_training_heatmaps()
+    run = list(runs.n_values).index(n)
+    assert float(match.group(3)) == pytest.approx(mean_off_diagonal(runs.originals[0, epoch]), abs=5e-4)
+    assert float(match.group(4)) == pytest.approx(mean_off_diagonal(runs.expanded[run, epoch]), abs=5e-4)
+    save_region_screenshot(page, [".hm-n-slider", ".hm-epoch-slider", ".hm-output"],
+                           SCREENSHOT_DIR / "08_heat_maps.png")

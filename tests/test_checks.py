@@ -1,10 +1,16 @@
-"""The exercise self-checks accept the reference and catch typical mistakes with the right hint.
+"""The exercise self-checks accept honest work and catch typical mistakes with the right hint.
 
-The wrong versions below are written the way a student would write them (``torch.cdist``,
-explicit masks), independently of the variants ``eelib.course.checks`` uses for its diagnosis.
+The solutions below are written the way a student would write them (``torch.cdist``,
+explicit masks, loops), independently of eelib and of the variants ``eelib.course.checks``
+uses for its diagnosis; with every mistake switched off they are correct solutions. eelib's
+own code (its losses, its loop oracles) is refused by every check: a solution must not
+run it.
 """
 
 from __future__ import annotations
+
+import functools
+import math
 
 import pytest
 import torch
@@ -16,7 +22,7 @@ from eelib.course import checks
 from eelib.expansion import expand
 from eelib.losses import contrastive_loss
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("one_torch_thread")]
 
 # --- student-style building blocks ------------------------------------------------------
 
@@ -30,53 +36,8 @@ def _upper(y):
     return torch.ones(len(y), len(y), dtype=torch.bool).triu(1)
 
 
-def _expand_pair(x_i, x_j, n, normalize):
-    return expand(torch.stack([x_i, x_j]), torch.zeros(2, dtype=torch.long), n, normalize=normalize).embeddings[2:]
-
-
 def _gram_identity(sq, i, j, k, w, sign=-1.0):
     return (1 - w) * sq[i, k] + w * sq[j, k] + sign * w * (1 - w) * sq[i, j]
-
-
-# --- an independent correct solution passes ------------------------------------------------
-# The checks compare with eelib; each is shown a solution that shares no code with eelib:
-# the loop oracles (one pair or triplet at a time) or, for the Gram identity, its closed form.
-
-CORRECT = [
-    (checks.check_contrastive, lambda e, y, margin=1.0: oracles.contrastive_loss_loops(e, y, margin)),
-    (checks.check_triplet, lambda e, y, margin=0.2: oracles.triplet_loss_loops(e, y, margin, "hardest")),
-    (checks.check_npair, lambda e, y: oracles.npair_loss_loops(e, y)),
-    (checks.check_lifted, lambda e, y, margin=1.0: oracles.lifted_structure_loss_loops(e, y, margin)),
-    (checks.check_multi_similarity, lambda e, y, **p: oracles.multi_similarity_loss_loops(e, y, **p)),
-    (checks.check_ms_mining, oracles.ms_mining_loops),
-    (checks.check_pair_counts, oracles.pair_counts_loops),
-    (checks.check_expand, lambda a, b, n, normalize: oracles.synthetic_points_loops(a, b, n, normalize)
-     or torch.empty(0, len(a), dtype=a.dtype)),
-    (checks.check_expanded_distances, _gram_identity),
-]
-
-
-@pytest.mark.parametrize("check, solution", CORRECT, ids=[c.__name__ for c, _ in CORRECT])
-def test_an_independent_correct_solution_passes(check, solution, capsys) -> None:
-    assert check(solution) is True
-    assert "✓" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("mining", ["all", "semihard", "hardest"])
-def test_every_triplet_mining_accepts_the_loop_oracle(mining) -> None:
-    assert checks.check_triplet(lambda e, y, margin=0.2: oracles.triplet_loss_loops(e, y, margin, mining), mining=mining)
-
-
-def test_a_python_float_is_accepted() -> None:
-    assert checks.check_contrastive(lambda e, y, margin=1.0: float(contrastive_loss(e, y, margin=margin)))
-
-
-def test_a_list_of_points_is_accepted() -> None:
-    def as_list(a, b, n, normalize):
-        points = _expand_pair(a, b, n, normalize)
-        return list(points) if n > 0 else points
-
-    assert checks.check_expand(as_list)
 
 
 # --- typical mistakes, each caught with its hint ----------------------------------------------
@@ -223,6 +184,59 @@ def expand_student(a, b, n, normalize, *, weights="k/(n+1)", never_normalise=Fal
     return points.flip(0) if reverse else points
 
 
+def parent_gradients_student(x_i, x_j, w, g, normalize, *, swap=False, project=True, divide=True):
+    raw = (1 - w) * x_i + w * x_j
+    if normalize:
+        s = raw / raw.norm()
+        if project:
+            g = g - s * (s @ g)
+        if divide:
+            g = g / raw.norm()
+    a, b = (w, 1 - w) if swap else (1 - w, w)
+    return a * g, b * g
+
+
+# --- an independent correct solution passes ------------------------------------------------
+
+CORRECT = [
+    (checks.check_contrastive, contrastive_student),
+    (checks.check_triplet, triplet_student),
+    (checks.check_npair, npair_student),
+    (checks.check_lifted, lifted_student),
+    (checks.check_multi_similarity, ms_loss_student),
+    (checks.check_ms_mining, ms_mining_student),
+    (checks.check_pair_counts, counts_student),
+    (checks.check_expand, expand_student),
+    (checks.check_expanded_distances, lambda sq, i, j, k, w: _gram_identity(sq, i, j, k, w)),
+    (checks.check_parent_gradients, parent_gradients_student),
+]
+
+
+@pytest.mark.parametrize("check, solution", CORRECT, ids=[c.__name__ for c, _ in CORRECT])
+def test_an_independent_correct_solution_passes(check, solution, capsys) -> None:
+    assert check(solution) is True
+    assert "✓" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mining, flags", [("all", {}), ("semihard", {"semihard": True}), ("hardest", None)])
+def test_every_triplet_mining_accepts_a_correct_solution(mining, flags) -> None:
+    solution = triplet_student if flags is None else functools.partial(triplet_enumerated_student, **flags)
+    assert checks.check_triplet(solution, mining=mining)
+
+
+def test_a_list_of_points_is_accepted() -> None:
+    def as_list(a, b, n, normalize):
+        points = expand_student(a, b, n, normalize)
+        return list(points) if n > 0 else points
+
+    assert checks.check_expand(as_list)
+
+
+def test_the_loss_checks_say_they_compared_gradients(capsys) -> None:
+    checks.check_contrastive(contrastive_student)
+    assert "(values and gradients)" in capsys.readouterr().out
+
+
 WRONG = [
     (checks.check_contrastive, lambda e, y, margin=1.0: contrastive_student(e, y, margin, half=1.0), "did you halve"),
     (checks.check_contrastive, lambda e, y, margin=1.0: contrastive_student(e, y, margin, ordered=True), "count each pair twice"),
@@ -261,6 +275,13 @@ WRONG = [
     (checks.check_expanded_distances, lambda sq, i, j, k, w: _gram_identity(sq, i, j, k, w, sign=1.0), "minus sign"),
     (checks.check_expanded_distances, lambda sq, i, j, k, w: _gram_identity(sq, i, j, k, w).sqrt(), "square root"),
     (checks.check_expanded_distances, lambda sq, i, j, k, w: (1 - w) ** 2 * sq[i, k] + w**2 * sq[j, k], "cross term"),
+    (checks.check_parent_gradients, functools.partial(parent_gradients_student, swap=True), "1 − w"),
+    (checks.check_parent_gradients, functools.partial(parent_gradients_student, project=False, divide=False),
+     "straight through"),
+    (checks.check_parent_gradients, functools.partial(parent_gradients_student, project=False), "radial part"),
+    (checks.check_parent_gradients, functools.partial(parent_gradients_student, divide=False), "divide by ‖x̄‖"),
+    (checks.check_parent_gradients,
+     lambda a, b, w, g, normalize: parent_gradients_student(a, b, w, g, True), "identity"),
 ]
 
 
@@ -369,3 +390,147 @@ def test_check_independent_accepts_own_code_and_refuses_non_functions() -> None:
     assert checks.check_independent(ms_loss_student)  # calls another function of this module
     with pytest.raises(TypeError, match="fn must be a Python function"):
         checks.check_independent(len)
+
+
+# --- own work: a solution that runs eelib is refused by the self-check itself -------------
+
+def _by_name(e, y, margin=1.0):
+    return getattr(__import__("eelib").losses, "contrastive_" + "loss")(e, y, margin=margin)
+
+
+REFUSED = [
+    ("the reference itself", contrastive_loss),
+    ("an assignment my_loss = contrastive_loss, wrapped", lambda e, y, margin=1.0: contrastive_loss(e, y, margin=margin)),
+    ("through the module", calls_it_through_the_module),
+    ("in a helper", hides_it_in_a_helper),
+    ("a functools.partial", functools.partial(contrastive_loss)),
+    ("looked up by a computed name", _by_name),
+    ("eelib's loop oracle", lambda e, y, margin=1.0: oracles.contrastive_loss_loops(e, y, margin)),
+]
+
+
+@pytest.mark.parametrize("solution", [s for _, s in REFUSED], ids=[n for n, _ in REFUSED])
+def test_a_solution_that_runs_eelib_is_refused(solution) -> None:
+    with pytest.raises(AssertionError, match="uses eelib .*Write the computation yourself") as error:
+        checks.check_contrastive(solution)
+    assert "✓" not in str(error.value)
+
+
+def test_the_refusal_names_what_ran() -> None:
+    with pytest.raises(AssertionError, match=r"eelib\.losses\.contrastive\.contrastive_loss"):
+        checks.check_contrastive(_by_name)
+    with pytest.raises(AssertionError, match=r"uses eelib \(oracles from eelib\.oracles\)"):
+        checks.check_contrastive(lambda e, y, margin=1.0: oracles.contrastive_loss_loops(e, y, margin))
+
+
+def test_every_check_refuses_eelib() -> None:
+    points_of = lambda a, b, n, normalize: expand(torch.stack([a, b]), torch.zeros(2, dtype=torch.long), n,  # noqa: E731
+                                                  normalize=normalize).embeddings[2:]
+    for check, cheat in [(checks.check_expand, points_of),
+                         (checks.check_ms_mining, checks.reference_ms_mining),
+                         (checks.check_pair_counts, checks.reference_pair_counts),
+                         (checks.check_npair, lambda e, y: eelib.losses.npair_loss(e, y))]:
+        with pytest.raises(AssertionError, match="uses eelib"):
+            check(cheat)
+
+
+def test_an_attribute_named_like_an_eelib_global_is_not_a_reference() -> None:
+    # A notebook that did `from eelib import expand` may still call the tensor method x.expand.
+    namespace = {"torch": torch, "expand": expand}
+    exec("def my_counts(c, k):\n"
+         "    n = torch.tensor(c * k).expand(1)\n"
+         "    pos = c * k * (k - 1) // 2\n"
+         "    return {'positive_pairs': pos, 'negative_pairs': int(n[0]) * (int(n[0]) - 1) // 2 - pos,\n"
+         "            'triplets': int(n[0]) * (k - 1) * (int(n[0]) - k)}\n", namespace)
+    assert checks.check_pair_counts(namespace["my_counts"])
+    assert checks.check_independent(namespace["my_counts"])
+
+
+def test_autograd_is_refused_where_the_gradient_is_the_exercise() -> None:
+    def by_autograd(x_i, x_j, w, g, normalize):
+        a, b = x_i.clone().requires_grad_(), x_j.clone().requires_grad_()
+        s = (1 - w) * a + w * b
+        s = F.normalize(s, dim=0) if normalize else s
+        s.backward(g)
+        return a.grad, b.grad
+
+    with pytest.raises(AssertionError, match="calls autograd .*Derive the gradient by hand"):
+        checks.check_parent_gradients(by_autograd)
+
+
+def test_the_watch_is_removed_after_a_check() -> None:
+    import sys
+
+    checks.check_contrastive(contrastive_student)
+    with pytest.raises(AssertionError):
+        checks.check_contrastive(contrastive_loss)
+    assert sys.getprofile() is None
+
+
+# --- gradients: a graph, finite, equal to the reference's -------------------------------
+
+def without_graph(e, y, margin=1.0):
+    return contrastive_student(e, y, margin).item()
+
+
+def rebuilt_as_new_tensor(e, y, margin=1.0):
+    return torch.tensor(contrastive_student(e, y, margin).item())
+
+
+def root_of_squares(e, y, margin=1.0):
+    """Distances as √(Σ diff²): right values, NaN gradients (the diagonal is a zero distance)."""
+    d = ((e[:, None] - e[None, :]) ** 2).sum(-1).sqrt()
+    pos, neg = _masks(y)
+    terms = torch.where(pos, 0.5 * d**2, 0.5 * torch.relu(margin - d) ** 2)
+    return terms[_upper(y)].mean()
+
+
+def detached_negatives(e, y, margin=1.0):
+    d = torch.cdist(e, e)
+    pos, neg = _masks(y)
+    terms = torch.where(pos, 0.5 * d**2, 0.5 * torch.relu(margin - d.detach()) ** 2)
+    return terms[_upper(y)].mean()
+
+
+def zero_without_graph_for_one_class(e, y, margin=0.2):
+    if len(torch.unique(y)) == 1:
+        return torch.tensor(0.0, dtype=e.dtype)
+    return triplet_student(e, y, margin)
+
+
+@pytest.mark.parametrize("check, solution, hint", [
+    (checks.check_contrastive, without_graph, "no autograd graph"),
+    (checks.check_contrastive, rebuilt_as_new_tensor, "no autograd graph"),
+    (checks.check_triplet, zero_without_graph_for_one_class, "embeddings.sum() * 0"),
+    (checks.check_contrastive, root_of_squares, "√ at zero distance"),
+    (checks.check_contrastive, detached_negatives, "cut from the graph"),
+    (checks.check_expand, lambda a, b, n, normalize: expand_student(a, b, n, normalize).detach(), "no autograd graph"),
+], ids=["float", "torch.tensor", "zero for one class", "sqrt at zero", "detached term", "detached points"])
+def test_gradient_mistakes_are_caught_with_their_hint(check, solution, hint) -> None:
+    with pytest.raises(AssertionError) as error:
+        check(solution)
+    assert hint in str(error.value).split("Hint:")[-1], str(error.value)
+
+
+def test_the_nan_gradient_is_caught_even_where_the_value_is_checked_first() -> None:
+    # Every value agrees (√ is right away from zero): only the gradient tells.
+    with pytest.raises(AssertionError, match="(?s)case 'random unit-norm batch'.*not finite"):
+        checks.check_contrastive(root_of_squares)
+
+
+def test_a_solution_with_a_clamped_root_passes() -> None:
+    def clamped(e, y, margin=1.0):
+        d = ((e[:, None] - e[None, :]) ** 2).sum(-1).clamp_min(1e-12).sqrt()
+        pos, neg = _masks(y)
+        terms = torch.where(pos, 0.5 * d**2, 0.5 * torch.relu(margin - d) ** 2)
+        return terms[_upper(y)].mean()
+
+    assert checks.check_contrastive(clamped)
+    assert math.isfinite(float(clamped(torch.zeros(3, 2), torch.tensor([0, 0, 1]))))
+
+
+def test_pytorch_metric_learning_is_refused_too() -> None:
+    pml = pytest.importorskip("pytorch_metric_learning.losses")
+    lifted = pml.LiftedStructureLoss(neg_margin=1.0, pos_margin=0.0)
+    with pytest.raises(AssertionError, match="uses pytorch-metric-learning"):
+        checks.check_lifted(lambda e, y, margin=1.0: lifted(e, y))

@@ -22,6 +22,8 @@ EE on those losses is checked against the loop implementation of the rule instea
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable
 
 import pytest
@@ -224,6 +226,27 @@ def test_npair_equals_loops(classes, dtype):
     assert_same(
         lambda e: npair_loss(e, y, l2_reg=0.01), lambda e: oracles.npair_loss_loops(e, y, l2_reg=0.01), x
     )
+
+
+@pytest.mark.parametrize("n_synthetic", [0, 2])
+@pytest.mark.parametrize("scale", [0.5, 16.0])
+def test_npair_with_a_logit_scale_equals_loops(scale, n_synthetic):
+    x, y = make_batch([2] * 5, 6, torch.float64, seed=4, shuffle=True)
+    value = assert_same(lambda e: npair_loss(e, y, l2_reg=0.002, scale=scale, n_synthetic=n_synthetic),
+                        lambda e: oracles.npair_loss_loops(e, y, l2_reg=0.002, scale=scale, n_synthetic=n_synthetic),
+                        x)
+    assert value != pytest.approx(float(npair_loss(x, y, l2_reg=0.002, n_synthetic=n_synthetic)))
+
+
+def test_npair_on_unit_vectors_has_a_floor_that_a_scale_removes():
+    # Four classes on the unit circle, each pair coincident and the classes as far apart as
+    # the circle allows: f_i·f_i+ = 1, other logits cos 90° = 0 or cos 180° = -1.
+    angles = torch.arange(4, dtype=torch.float64) * torch.pi / 2
+    circle = torch.stack([angles.cos(), angles.sin()], dim=1)
+    x, y = circle.repeat_interleave(2, dim=0), torch.arange(4).repeat_interleave(2)
+    floor = math.log(1 + 3 * math.exp(-2))
+    assert float(npair_loss(x, y)) > floor
+    assert float(npair_loss(x, y, scale=30.0)) < 1e-12
 
 
 # -------------------------------------------------------------- EE: the loop oracles

@@ -13,7 +13,7 @@ from eelib.course.playground import loss_playground
 from eelib.data import toy_batch
 from eelib.course.figures import figure_image_bytes
 
-pytestmark = pytest.mark.unit
+pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("one_torch_thread")]
 
 matplotlib.use("Agg")
 

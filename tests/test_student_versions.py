@@ -155,3 +155,30 @@ def test_hidden_tests_are_removed_from_check_cells() -> None:
         metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": "t", "locked": True,
                                "points": 1, "schema_version": 3, "task": False}})])
     assert tool.student_notebook(nb).cells[0].source == "check(fn)"
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: p.stem)
+def test_nothing_reveals_a_solution_before_the_last_exercise(path: Path) -> None:
+    student = nbformat.read(tool.TARGET / path.name, as_version=4)
+    assert tool.integrity_problems(student) == []
+    last = max((i for i, c in enumerate(student.cells) if STUB.search(c.source)), default=-1)
+    before = "\n".join(c.source for c in student.cells[:last] if c.cell_type == "code")
+    for revealing in ("getsource", "oracles", "reference_", "pytorch_metric_learning"):
+        assert revealing not in before, f"{path.name}: {revealing!r} before the last exercise"
+
+
+@pytest.mark.unit
+def test_a_revealing_cell_before_an_exercise_is_refused(tmp_path: Path, monkeypatch, capsys) -> None:
+    source, target = _course(tmp_path)
+    nb = nbformat.read(source / "01_exercises.ipynb", as_version=4)
+    nb.cells.insert(1, nbformat.v4.new_code_cell("import inspect\nprint(inspect.getsource(area))"))
+    nb.cells.append(nbformat.v4.new_code_cell("from eelib import oracles  # after the exercises: allowed"))
+    (source / "01_exercises.ipynb").write_text(tool.render(nb), encoding="utf-8")
+    monkeypatch.setattr(tool, "SOURCE", source)
+    monkeypatch.setattr(tool, "TARGET", target)
+    assert tool.main([]) == 2 and not target.exists()
+    assert "shows 'getsource(' before the last exercise" in capsys.readouterr().err
+    nb.cells.pop(1)
+    (source / "01_exercises.ipynb").write_text(tool.render(nb), encoding="utf-8")
+    assert tool.main([]) == 0

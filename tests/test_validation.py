@@ -164,6 +164,8 @@ BAD_HYPERPARAMETERS = [
     (triplet_loss, {"mining": None}, ValueError, "mining"),
     (lifted_structure_loss, {"margin": -1.0}, ValueError, "margin"),
     (npair_loss, {"l2_reg": -0.002}, ValueError, "l2_reg"),
+    (npair_loss, {"scale": 0.0}, ValueError, "scale"),
+    (npair_loss, {"scale": float("inf")}, ValueError, "scale"),
     (multi_similarity_loss, {"alpha": 0.0}, ValueError, "alpha"),
     (multi_similarity_loss, {"beta": -50.0}, ValueError, "beta"),
     (multi_similarity_loss, {"epsilon": -0.1}, ValueError, "epsilon"),

@@ -9,9 +9,16 @@ replaced as a whole, as nbgrader does); ``### BEGIN HIDDEN TESTS`` …
 ``### END HIDDEN TESTS`` blocks are removed; outputs are stripped. Notebooks without
 exercises are copied unchanged, so the folder is a complete course.
 
+Integrity: before a notebook's last exercise, no code cell of the student edition may show
+or import a solution — eelib's source (``inspect.getsource``), its loop oracles
+(``eelib.oracles``), the checks' references (``reference_*``) or another library's losses
+(pytorch-metric-learning). Such cells belong after the exercises (the notebooks put them
+under "After the exercises" and in an appendix). The self-checks refuse a solution that
+runs eelib or pytorch-metric-learning anyway (``eelib.course.checks``).
+
 Usage: ``python tools/make_student_versions.py [--check]``. ``--check`` writes nothing and
 exits 1 when ``student/notebooks/`` differs from what would be generated now. Both exit 2
-when a solution cell has unbalanced markers.
+when a solution cell has unbalanced markers or a notebook breaks the integrity rule.
 """
 
 from __future__ import annotations
@@ -30,6 +37,9 @@ TARGET = ROOT / "student" / "notebooks"
 BLOCK = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION[ \t]*\n.*?^[ \t]*### END SOLUTION[ \t]*(\n|$)", re.MULTILINE | re.DOTALL)
 HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*\n.*?^[ \t]*### END HIDDEN TESTS[ \t]*(\n|$)", re.MULTILINE | re.DOTALL)
 CODE_STUB = "{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError()\n"
+#: Code that reveals a solution when it runs before an exercise (see the module docstring).
+REVEALING = re.compile(r"getsource\(|eelib\.oracles|from eelib import oracles|\boracles\.|\breference_\w+"
+                       r"|pytorch_metric_learning")
 ANSWER_STUB = "YOUR ANSWER HERE\n"
 
 
@@ -79,6 +89,17 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     return out
 
 
+def integrity_problems(nb: nbformat.NotebookNode) -> list[str]:
+    """Code cells before the last exercise that reveal a solution, as messages (empty: none)."""
+    solutions = [i for i, cell in enumerate(nb.cells) if _nbgrader(cell).get("solution")]
+    if not solutions:
+        return []
+    return [f"cell {i} shows {match[0]!r} before the last exercise (cell {solutions[-1]}); "
+            "move it after the exercises"
+            for i, cell in enumerate(nb.cells[:solutions[-1]])
+            if cell.cell_type == "code" and (match := REVEALING.search(cell.source))]
+
+
 def has_exercises(nb: nbformat.NotebookNode) -> bool:
     """Whether any cell is an nbgrader solution cell."""
     return any(_nbgrader(cell).get("solution") for cell in nb.cells)
@@ -100,10 +121,16 @@ def main(argv: list[str] | None = None) -> int:
     expected = {}
     for path in sorted(SOURCE.glob("*.ipynb")):
         try:
-            expected[path.name] = render(student_notebook(nbformat.read(path, as_version=4)))
+            student = student_notebook(nbformat.read(path, as_version=4))
         except ValueError as error:
             print(f"{_shown(path)}: {error}", file=sys.stderr)
             return 2
+        problems = integrity_problems(student)
+        for problem in problems:
+            print(f"{_shown(path)}: {problem}", file=sys.stderr)
+        if problems:
+            return 2
+        expected[path.name] = render(student)
     present = {path.name for path in TARGET.glob("*.ipynb")} if TARGET.exists() else set()
     stale = sorted(name for name, text in expected.items()
                    if not (TARGET / name).exists() or (TARGET / name).read_text(encoding="utf-8") != text)

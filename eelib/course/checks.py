@@ -8,23 +8,46 @@ obtained result, and a hint. Hints are diagnostic: each check lists the typical 
 as small wrong variants of the reference, and when the student's result equals one of
 them the message names that mistake. On success it prints one line and returns True.
 
+Three things are checked on every case, in this order:
+
+1. **Own work.** The student's function must not run eelib (nor pytorch-metric-learning,
+   whose losses compute several of the results): the names its code loads are inspected
+   before the first case (following the notebook functions it calls), and every call
+   runs under a watch that notices any function of those packages being entered,
+   however it was reached (an alias, ``getattr``, ``importlib``). The self-checks
+   compare with eelib, so a function that calls eelib would prove nothing.
+2. **The value** (number, points, masks or counts), against the reference.
+3. **The gradient**, for the exercises whose result is differentiable (the losses and
+   EE's points): the result must carry an autograd graph back to the input, its gradient
+   must be finite — coincident points included, where a square root of a zero distance
+   gives NaN — and equal to the reference's.
+
 All checks share one comparison loop, :func:`_run_check`; what differs between them is
 the table of cases, the kind of result (a number, points, two masks, a dict of counts)
 and the table of mistakes. :func:`check_independent`, for instructors' hidden tests,
-verifies that a solution does not simply call eelib's reference.
+makes the first of the three checks on its own.
 
 Examples
 --------
+>>> import torch
 >>> from eelib.course.checks import check_contrastive
->>> from eelib.losses import contrastive_loss
->>> check_contrastive(lambda e, y, margin=1.0: contrastive_loss(e, y, margin=margin))  # doctest: +ELLIPSIS
-✓ check_contrastive: all ... cases agree with the reference.
+>>> def my_contrastive_loss(e, y, margin=1.0):
+...     d = torch.cdist(e, e)
+...     same = y[:, None] == y[None, :]
+...     terms = torch.where(same, 0.5 * d**2, 0.5 * torch.relu(margin - d) ** 2)
+...     return terms[torch.ones_like(same).triu(1)].mean()
+>>> check_contrastive(my_contrastive_loss)  # doctest: +ELLIPSIS
+✓ check_contrastive: all ... cases agree with the reference (values and gradients).
 True
 """
 
 from __future__ import annotations
 
+import dis
+import importlib.util
 import math
+import os
+import sys
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, NamedTuple
@@ -33,6 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+import eelib
 from eelib.data import random_batch
 from eelib.distances import pairwise_distances
 from eelib.expansion import expand
@@ -50,6 +74,9 @@ from eelib.mining import label_masks
 
 #: Relative and absolute tolerance for numbers; absolute tolerance for points.
 TOLERANCE = 1e-6
+
+#: The argument a loss is differentiated by: its embeddings.
+EMBEDDINGS = (0,)
 
 
 # --- cases ------------------------------------------------------------------------------------
@@ -172,7 +199,7 @@ def _points_agree(got: Tensor, expected: Tensor) -> bool:
 def _describe_points(expected: Tensor, got: Tensor) -> str:
     if got.shape != expected.shape:
         return f"expected shape {tuple(expected.shape)}, got {tuple(got.shape)}"
-    return f"the points differ from the reference (largest error {float((got - expected).abs().max()):.3g})"
+    return f"your rows differ from the reference's (largest error {float((got - expected).abs().max()):.3g})"
 
 
 POINTS = _Kind(_to_points, _points_agree, _describe_points)
@@ -221,20 +248,224 @@ def _describe_counts(expected: dict[str, int], got: dict[str, Any]) -> str:
 COUNTS = _Kind(_to_counts, _counts_agree, _describe_counts)
 
 
+# --- own work: the student's function must not run eelib ---------------------------------
+
+#: The folder of the eelib package: any code object from a file below it is eelib's.
+EELIB_DIR = os.path.dirname(os.path.abspath(eelib.__file__)) + os.sep
+
+#: Packages whose code a solution must not run: eelib, and pytorch-metric-learning (its
+#: losses compute several of the exercises' results; notebook 05 times one of them).
+REFERENCE_PACKAGES = ("eelib", "pytorch_metric_learning")
+
+
+def _package_dir(name: str) -> str | None:
+    """The folder of an installed package (without importing it), or None."""
+    spec = importlib.util.find_spec(name)
+    origin = spec.origin if spec is not None else None
+    return os.path.dirname(os.path.abspath(origin)) + os.sep if origin else None
+
+
+#: Folders of the reference packages that are installed.
+REFERENCE_DIRS = tuple(folder for folder in map(_package_dir, REFERENCE_PACKAGES) if folder)
+
+_LOADS = {"LOAD_GLOBAL", "LOAD_NAME"}
+
+
+def _globals_used(fn: types.FunctionType) -> Iterator[tuple[str, Any]]:
+    """(name, object) for every global and closure variable that ``fn``'s code loads.
+
+    Read from the bytecode (``LOAD_GLOBAL``/``LOAD_NAME``, nested functions and
+    comprehensions included), so that an attribute such as ``x.expand`` is not mistaken
+    for a global ``expand``.
+    """
+    codes = [fn.__code__]
+    while codes:
+        code = codes.pop()
+        for instruction in dis.get_instructions(code):
+            if instruction.opname in _LOADS and instruction.argval in fn.__globals__:
+                yield instruction.argval, fn.__globals__[instruction.argval]
+        codes.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
+    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+        try:
+            yield name, cell.cell_contents
+        except ValueError:  # an empty cell: a closure variable not yet assigned
+            continue
+
+
+def _reference_origin(obj: Any) -> str | None:
+    """The module ``obj`` comes from when that is eelib or another reference package, else None."""
+    origin = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None)
+    if isinstance(origin, str) and any(origin == name or origin.startswith(name + ".") for name in REFERENCE_PACKAGES):
+        return origin
+    return None
+
+
+def _eelib_references(fn: Callable[..., Any]) -> list[str]:
+    """``"name from module"`` for every reference object (eelib, PML) ``fn`` or its notebook's functions load.
+
+    Only Python functions can be read; anything else (a builtin, a ``functools.partial``)
+    is left to the watch of :func:`_call_watched`.
+    """
+    if not isinstance(fn, types.FunctionType):
+        return []
+    found, seen, todo = set(), set(), [fn]
+    while todo:
+        current = todo.pop()
+        seen.add(current)
+        for name, obj in _globals_used(current):
+            origin = _reference_origin(obj)
+            if origin:
+                found.add(f"{name} from {origin}")
+            elif isinstance(obj, types.FunctionType) and obj.__globals__ is fn.__globals__ and obj not in seen:
+                todo.append(obj)
+    return sorted(found)
+
+
+#: The source file of ``torch.autograd.grad`` and ``torch.autograd.backward`` (which
+#: ``Tensor.backward`` calls): a check that asks for a gradient by hand may forbid it.
+AUTOGRAD_FILE = os.path.abspath(torch.autograd.__file__)
+
+
+class _Call(NamedTuple):
+    """What one watched call of the student's function gave."""
+
+    result: Any
+    error: Exception | None
+    forbidden: str | None  # "module.function" of the first forbidden function that ran
+
+
+def _call_watched(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                  forbidden: tuple[str, ...]) -> _Call:
+    """Call ``fn`` and record the first forbidden function entered meanwhile (``sys.setprofile``).
+
+    Every Python function that starts running while ``fn`` runs is looked at, however it
+    was reached; it is forbidden when its code comes from a file whose path starts with
+    one of ``forbidden`` (the eelib package folder; ``torch.autograd``'s ``__init__.py``).
+    The previous profile function is restored afterwards.
+    """
+    entered: list[str] = []
+
+    def profile(frame: types.FrameType, event: str, arg: Any) -> None:
+        if event == "call" and not entered and frame.f_code.co_filename.startswith(forbidden):
+            entered.append(f"{frame.f_globals.get('__name__', '?')}.{frame.f_code.co_name}")
+
+    previous = sys.getprofile()
+    sys.setprofile(profile)
+    try:
+        result, error = fn(*args, **kwargs), None
+    except Exception as raised:
+        result, error = None, raised
+    finally:
+        sys.setprofile(previous)
+    return _Call(result, error, entered[0] if entered else None)
+
+
+def _own_work_message(used: Sequence[str]) -> str:
+    if any(name.startswith("torch.autograd") for name in used):
+        return (f"your function calls autograd ({', '.join(used)}). Derive the gradient by hand: "
+                "autograd is what this self-check compares your formula with.")
+    if any("pytorch_metric_learning" in name for name in used):
+        return (f"your function uses pytorch-metric-learning ({', '.join(used)}). Write the computation "
+                "yourself with torch: a library's loss proves nothing about yours.")
+    return (f"your function uses eelib ({', '.join(used)}). Write the computation yourself with torch: "
+            "this self-check compares your function with eelib, so calling eelib would prove nothing.")
+
+
+# --- gradients ---------------------------------------------------------------------------
+
+NO_GRAPH_HINT = (
+    "no autograd graph: your result is not connected to the input, so training could not "
+    "backpropagate through it. Build it from the input tensors with torch operations only: no "
+    ".item(), float(), .tolist(), numpy or torch.tensor(...) around computed values, no .detach(). "
+    "When the loss is zero, return a zero connected to the input, e.g. embeddings.sum() * 0.")
+NAN_GRADIENT_HINT = (
+    "the value is right but the gradient is not finite (NaN or inf): √ at zero distance. The "
+    "derivative of √ is infinite at 0, and a point's distance to itself (or between two coincident "
+    "points) is 0; masking that entry afterwards does not help, because 0 · ∞ = NaN in the backward "
+    "pass. Use torch.cdist, or clamp before the root: sq.clamp_min(1e-12).sqrt().")
+GRADIENT_HINT = (
+    "the value is right but the gradient differs from the reference's: part of the computation is "
+    "cut from the graph (.detach(), .data, a value turned into a Python number and back), or a term "
+    "enters as a constant.")
+
+
+def _with_leaves(args: tuple[Any, ...], differentiable: Sequence[int]) -> tuple[Any, ...]:
+    """A copy of ``args`` whose differentiable positions are fresh float64 leaves."""
+    return tuple(arg.detach().clone().to(torch.float64).requires_grad_(True) if index in differentiable else arg
+                 for index, arg in enumerate(args))
+
+
+def _as_tensor_result(result: Any) -> Any:
+    """The student's result as one tensor when it is a list or tuple of tensors (points)."""
+    if isinstance(result, (list, tuple)) and result and all(isinstance(r, Tensor) for r in result):
+        return torch.stack(list(result))
+    return result
+
+
+def _gradients(result: Any, leaves: Sequence[Tensor], probe: Tensor | None) -> list[Tensor] | None:
+    """Gradient of the result (of ``(result · probe).sum()`` for points) with respect to each leaf.
+
+    Returns None when the result carries no autograd graph. An input the result does not
+    depend on gets a zero gradient.
+    """
+    result = _as_tensor_result(result)
+    if not isinstance(result, Tensor) or not result.requires_grad:
+        return None
+    scalar = result.sum() if probe is None else (result.to(probe.dtype) * probe).sum()
+    grads = torch.autograd.grad(scalar, list(leaves), allow_unused=True)
+    return [torch.zeros_like(leaf) if g is None else g.detach() for g, leaf in zip(grads, leaves)]
+
+
+def _gradient_problem(got: list[Tensor] | None, expected: list[Tensor]) -> str | None:
+    """What is wrong with the student's gradients, as a message with its hint; None if nothing."""
+    if got is None:
+        return f"the result has no gradient.\nHint: {NO_GRAPH_HINT}"
+    if not all(bool(torch.isfinite(g).all()) for g in got):
+        return f"the gradient has non-finite entries.\nHint: {NAN_GRADIENT_HINT}"
+    for g, e in zip(got, expected):
+        tolerance = TOLERANCE * (1.0 + float(e.abs().max()) if e.numel() else 1.0)
+        if g.shape != e.shape or not torch.allclose(g, e, rtol=TOLERANCE, atol=tolerance):
+            error = float((g - e).abs().max()) if g.shape == e.shape else float("nan")
+            return f"the gradient differs from the reference's (largest error {error:.3g}).\nHint: {GRADIENT_HINT}"
+    return None
+
+
 # --- the shared comparison loop ---------------------------------------------------------------
 
 #: A typical mistake: does the student's (converted) result on a case show it?
 Symptom = Callable[[Any, Case], bool]
 
 
-def _gives(variant: Callable[..., Any], kind: _Kind) -> Symptom:
-    """The symptom "the result equals this wrong variant of the reference"."""
-    def matches(got: Any, case: Case) -> bool:
+class _Gives:
+    """The symptom "the result equals this wrong variant of the reference".
+
+    Called as a :data:`Symptom` it compares values; :meth:`same_gradient` compares
+    gradients, for a mistake whose value is right but whose gradient is not (e.g.
+    normalising embeddings that are already unit vectors).
+    """
+
+    def __init__(self, variant: Callable[..., Any], kind: _Kind) -> None:
+        self.variant, self.kind = variant, kind
+
+    def __call__(self, got: Any, case: Case) -> bool:
         try:
-            return kind.agree(got, kind.convert(variant(*case.args, **case.kwargs)))
+            return self.kind.agree(got, self.kind.convert(self.variant(*case.args, **case.kwargs)))
         except Exception:  # a variant need not apply to every case (e.g. a single class)
             return False
-    return matches
+
+    def same_gradient(self, got: list[Tensor], case: Case, differentiable: Sequence[int],
+                      probe: Tensor | None) -> bool:
+        try:
+            args = _with_leaves(case.args, differentiable)
+            grads = _gradients(self.variant(*args, **case.kwargs), [args[i] for i in differentiable], probe)
+        except Exception:
+            return False
+        return grads is not None and _gradient_problem(got, grads) is None
+
+
+def _gives(variant: Callable[..., Any], kind: _Kind) -> Symptom:
+    """The symptom "the result equals this wrong variant of the reference" (see :class:`_Gives`)."""
+    return _Gives(variant, kind)
 
 
 def _run_check(
@@ -245,32 +476,73 @@ def _run_check(
     kind: _Kind,
     mistakes: Mapping[str, Symptom],
     general_hint: str,
+    *,
+    differentiable: Sequence[int] = (),
+    forbid_autograd: bool = False,
 ) -> bool:
     """Compare ``student`` with ``reference`` case by case; raise on the first disagreement.
+
+    Parameters
+    ----------
+    differentiable : sequence of int
+        Positions of the arguments the result is differentiated by (fresh float64 leaves
+        on every call). When given, the result must carry an autograd graph and its
+        gradient must be finite and agree with the reference's (for points, the gradient
+        of the result against a fixed random weighting of its entries).
+    forbid_autograd : bool, default False
+        Refuse a function that calls ``torch.autograd`` (for an exercise that asks for a
+        gradient by hand). eelib is always refused.
 
     Raises
     ------
     AssertionError
-        Naming the case and its arguments, expected vs got, and the hint of the first
-        mistake in ``mistakes`` whose symptom matches (``general_hint`` otherwise). An
+        If the student's function uses eelib; otherwise naming the case and its arguments,
+        expected vs got, and the hint of the first mistake in ``mistakes`` whose symptom
+        matches (``general_hint`` otherwise), or what is wrong with the gradient. An
         exception raised by ``student`` is reported with the case.
     """
+    used = _eelib_references(student)
+    if used:
+        raise AssertionError(f"{name}: {_own_work_message(used)}")
+    forbidden = REFERENCE_DIRS + ((AUTOGRAD_FILE,) if forbid_autograd else ())
     for case in cases:
         where = f"{name}: case '{case.description}'" + (f" with {case.kwargs}" if case.kwargs else "")
-        expected = kind.convert(reference(*case.args, **case.kwargs))
-        try:
-            result = student(*case.args, **case.kwargs)
-        except Exception as error:
-            raise AssertionError(f"{where}: your function raised {type(error).__name__}: {error}") from error
+        reference_args = _with_leaves(case.args, differentiable)
+        reference_result = reference(*reference_args, **case.kwargs)
+        expected = kind.convert(reference_result)
+        student_args = _with_leaves(case.args, differentiable)
+        call = _call_watched(student, student_args, case.kwargs, forbidden)
+        if call.forbidden:
+            raise AssertionError(f"{where}: {_own_work_message([call.forbidden])}")
+        if call.error is not None:
+            raise AssertionError(f"{where}: your function raised {type(call.error).__name__}: "
+                                 f"{call.error}") from call.error
+        result = call.result
         try:
             got = kind.convert(result)
         except (TypeError, ValueError) as error:
             raise AssertionError(f"{where}: {error}") from None
-        if kind.agree(got, expected):
+        if not kind.agree(got, expected):
+            hint = next((text for text, symptom in mistakes.items() if symptom(got, case)), general_hint)
+            raise AssertionError(f"{where}: {kind.describe(expected, got)}.\nHint: {hint}")
+        if not differentiable or (isinstance(expected, Tensor) and expected.numel() == 0):
             continue
-        hint = next((text for text, symptom in mistakes.items() if symptom(got, case)), general_hint)
-        raise AssertionError(f"{where}: {kind.describe(expected, got)}.\nHint: {hint}")
-    print(f"✓ {name}: all {len(cases)} cases agree with the reference.")
+        leaves = [student_args[i] for i in differentiable]
+        probe = None  # points: differentiate a fixed random weighting of their entries
+        if kind is POINTS:
+            probe = torch.randn(expected.shape, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+        expected_grads = _gradients(reference_result, [reference_args[i] for i in differentiable], probe)
+        got_grads = _gradients(result, leaves, probe)
+        problem = _gradient_problem(got_grads, expected_grads)
+        if problem and problem.endswith(GRADIENT_HINT):  # a wrong gradient: is it a known mistake?
+            hint = next((text for text, symptom in mistakes.items() if isinstance(symptom, _Gives)
+                         and symptom.same_gradient(got_grads, case, differentiable, probe)), None)
+            problem = problem.replace(GRADIENT_HINT, f"the value is right but the gradient is not: {hint}") \
+                if hint else problem
+        if problem:
+            raise AssertionError(f"{where}: {problem}")
+    what = " (values and gradients)" if differentiable else ""
+    print(f"✓ {name}: all {len(cases)} cases agree with the reference{what}.")
     return True
 
 
@@ -315,7 +587,8 @@ def check_contrastive(fn: Callable[..., Any]) -> bool:
     }
     cases = _loss_cases([{"margin": 1.0}, {"margin": 0.5}])
     return _run_check("check_contrastive", fn, reference, cases, NUMBER, mistakes,
-                      "compare one pair by hand: ½D² for equal labels, ½ max(0, m − D)² otherwise.")
+                      "compare one pair by hand: ½D² for equal labels, ½ max(0, m − D)² otherwise.",
+                      differentiable=EMBEDDINGS)
 
 
 # --- triplet ------------------------------------------------------------------------------
@@ -406,7 +679,7 @@ def check_triplet(fn: Callable[..., Any], mining: str = "hardest") -> bool:
     cases = _loss_cases([{"margin": 0.2}, {"margin": 1.0}])
     return _run_check(f"check_triplet[{mining}]", fn, reference, cases, NUMBER, mistakes,
                       "per anchor and positive, d(a,p) and d(a,n) are Euclidean distances; "
-                      "compare one anchor by hand with the formula of the notebook.")
+                      "compare one anchor by hand with the formula of the notebook.", differentiable=EMBEDDINGS)
 
 
 # --- N-pair -------------------------------------------------------------------------------
@@ -441,7 +714,7 @@ def check_npair(fn: Callable[..., Any]) -> bool:
     }
     return _run_check("check_npair", fn, reference, _loss_cases([{}], pairs_only=True), NUMBER, mistakes,
                       "build the N × N matrix of anchor·positive inner products and apply the cross-entropy "
-                      "with the diagonal as the target; the batch may be shuffled.")
+                      "with the diagonal as the target; the batch may be shuffled.", differentiable=EMBEDDINGS)
 
 
 # --- lifted structured --------------------------------------------------------------------
@@ -477,7 +750,8 @@ def check_lifted(fn: Callable[..., Any]) -> bool:
     }
     cases = _loss_cases([{"margin": 1.0}, {"margin": 0.5}])
     return _run_check("check_lifted", fn, reference, cases, NUMBER, mistakes,
-                      "J_ij = log(Σ_k∈N(i) e^(m−D_ik) + Σ_l∈N(j) e^(m−D_jl)) + D_ij; loss = Σ [J_ij]₊² / (2|P|).")
+                      "J_ij = log(Σ_k∈N(i) e^(m−D_ik) + Σ_l∈N(j) e^(m−D_jl)) + D_ij; loss = Σ [J_ij]₊² / (2|P|).",
+                      differentiable=EMBEDDINGS)
 
 
 # --- multi-similarity ---------------------------------------------------------------------
@@ -553,7 +827,7 @@ def check_multi_similarity(fn: Callable[..., Any]) -> bool:
                 {"alpha": 1.0, "beta": 10.0, "base": 0.3, "epsilon": 0.3}]
     return _run_check("check_multi_similarity", fn, reference, _loss_cases(settings), NUMBER, mistakes,
                       "per anchor: (1/α) log(1 + Σ_P e^(−α(S−λ))) + (1/β) log(1 + Σ_N e^(β(S−λ))) over the "
-                      "mined pairs, mean over the batch.")
+                      "mined pairs, mean over the batch.", differentiable=EMBEDDINGS)
 
 
 # --- counting pairs and triplets ------------------------------------------------------------
@@ -629,7 +903,7 @@ def check_expand(fn: Callable[[Tensor, Tensor, int, bool], Tensor]) -> bool:
     cases = [Case(f"{name}, n={n}, normalize={normalize}", (x_i, x_j, n, normalize), {})
              for name, x_i, x_j in pairs for n in (1, 2, 4, 0) for normalize in (True, False)]
     return _run_check("check_expand", fn, _expand_pair, cases, POINTS, mistakes,
-                      "x_i + k/(n+1) (x_j − x_i) for k = 1..n, one point per row.")
+                      "x_i + k/(n+1) (x_j − x_i) for k = 1..n, one point per row.", differentiable=(0, 1))
 
 
 def check_expanded_distances(fn: Callable[[Tensor, int, int, int, float], Any]) -> bool:
@@ -664,25 +938,76 @@ def check_expanded_distances(fn: Callable[[Tensor, int, int, int, float], Any]) 
                       "(x_i − x_k)ᵀ(x_j − x_k) with squared distances.")
 
 
+def _parent_gradients(x_i: Tensor, x_j: Tensor, w: float, grad_s: Tensor, normalize: bool) -> tuple[Tensor, Tensor]:
+    """The reference: autograd carries ``grad_s`` from s = (1−w)x_i + w x_j (normalised) to x_i and x_j."""
+    parents = [x.detach().clone().requires_grad_(True) for x in (x_i, x_j)]
+    point = _division(*parents, [w], normalize)[0]
+    grads = torch.autograd.grad(point, parents, grad_outputs=grad_s)
+    return grads[0].detach(), grads[1].detach()
+
+
+def _parent_gradients_variant(x_i: Tensor, x_j: Tensor, w: float, grad_s: Tensor, normalize: bool, *,
+                              project: bool = True, divide: bool = True, swap: bool = False) -> Tensor:
+    """The parents' gradients, (2, D), written out by hand with one typical mistake switched on."""
+    raw = (1 - w) * x_i + w * x_j
+    g = grad_s
+    if normalize:
+        norm = raw.norm()
+        unit = raw / norm
+        g = g - unit * (unit @ g) if project else g
+        g = g / norm if divide else g
+    shares = (w, 1 - w) if swap else (1 - w, w)
+    return torch.stack([shares[0] * g, shares[1] * g])
+
+
+def check_parent_gradients(fn: Callable[..., Any]) -> bool:
+    """Check ``fn(x_i, x_j, w, grad_s, normalize) -> (grad_i, grad_j)``: how EE trains through a synthetic point.
+
+    For the synthetic point ``s = x̄ / ‖x̄‖`` with ``x̄ = (1 − w) x_i + w x_j`` (``s = x̄``
+    without normalisation), the gradient ``grad_s = ∂L/∂s`` reaches the parents as
+    ``∂L/∂x_i = (1 − w) Jᵀ grad_s`` and ``∂L/∂x_j = w Jᵀ grad_s``, with the normalisation's
+    Jacobian ``J = (I − s sᵀ) / ‖x̄‖`` (the identity without normalisation). The reference
+    is autograd; the student's function must not call autograd itself.
+    """
+    def variant(**flags: bool) -> Symptom:
+        return _gives(lambda a, b, w, g, normalize: _parent_gradients_variant(a, b, w, g, normalize, **flags), POINTS)
+
+    mistakes = {
+        "x_i's share is 1 − w and x_j's is w: the point is closer to x_i when w is small.": variant(swap=True),
+        "you passed grad_s straight through the normalisation: the parents receive Jᵀ grad_s with "
+        "J = (I − s sᵀ)/‖x̄‖, not grad_s itself.": variant(project=False, divide=False),
+        "remove the radial part of grad_s (its component along s): moving along s changes x̄'s "
+        "length, which the normalisation undoes.": variant(project=False),
+        "after removing the radial part, divide by ‖x̄‖ (the length before normalisation): "
+        "a short x̄ turns more per unit of change.": variant(divide=False),
+        "without normalisation (normalize=False) s = x̄ and the Jacobian is the identity.":
+            lambda got, case: not case.args[4] and POINTS.agree(
+                got, _parent_gradients_variant(*case.args[:4], True)),
+    }
+    generator = torch.Generator().manual_seed(3)
+
+    def random(*shape: int) -> Tensor:
+        return torch.randn(*shape, generator=generator, dtype=torch.float64)
+
+    cases = []
+    for dim in (2, 5):
+        x_i, x_j = F.normalize(random(2, dim), dim=1)
+        for w in (1 / 3, 0.5, 0.75):
+            g = random(dim)
+            for normalize in (True, False):
+                cases.append(Case(f"unit-norm parents, D={dim}, w={w:.3g}, normalize={normalize}",
+                                  (x_i, x_j, w, g, normalize), {}))
+    x_i, x_j = 2.0 * random(2, 3)
+    cases.append(Case("unnormalised parents, D=3, w=0.25, normalize=True", (x_i, x_j, 0.25, random(3), True), {}))
+    x_i, x_j = F.normalize(random(2, 3), dim=1)
+    radial = F.normalize(0.5 * x_i + 0.5 * x_j, dim=0)
+    cases.append(Case("grad_s along s itself (radial), w=0.5, normalize=True", (x_i, x_j, 0.5, radial, True), {}))
+    return _run_check("check_parent_gradients", fn, _parent_gradients, cases, POINTS, mistakes,
+                      "∂L/∂x_i = (1 − w) Jᵀ grad_s and ∂L/∂x_j = w Jᵀ grad_s, with J = (I − s sᵀ)/‖x̄‖ "
+                      "when normalize is true and J = I otherwise.", forbid_autograd=True)
+
+
 # --- for hidden tests: the student did not call the reference ---------------------------------
-
-
-def _globals_used(fn: types.FunctionType) -> Iterator[tuple[str, Any]]:
-    """(name, object) for every global and closure variable that ``fn``'s code refers to."""
-    codes = [fn.__code__]
-    while codes:
-        code = codes.pop()
-        for name in code.co_names:
-            if name in fn.__globals__:
-                yield name, fn.__globals__[name]
-        codes.extend(const for const in code.co_consts if isinstance(const, types.CodeType))
-    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
-        yield name, cell.cell_contents
-
-
-def _from_eelib(obj: Any) -> bool:
-    origin = obj.__name__ if isinstance(obj, types.ModuleType) else getattr(obj, "__module__", None)
-    return isinstance(origin, str) and (origin == "eelib" or origin.startswith("eelib."))
 
 
 def check_independent(fn: Callable[..., Any]) -> bool:
@@ -690,8 +1015,9 @@ def check_independent(fn: Callable[..., Any]) -> bool:
 
     Meant for hidden tests (``### BEGIN HIDDEN TESTS``): the self-checks compare a
     student's function with eelib's reference, so a function that merely calls the
-    reference would pass them. This inspects the names the function's code refers to,
-    following the functions defined in the same notebook.
+    reference would pass them (every self-check refuses such a function too). This
+    inspects the names the function's code loads, following the functions defined in
+    the same notebook.
 
     Raises
     ------
@@ -702,17 +1028,9 @@ def check_independent(fn: Callable[..., Any]) -> bool:
     """
     if not isinstance(fn, types.FunctionType):
         raise TypeError(f"fn must be a Python function, got {type(fn).__name__}")
-    found, seen, todo = set(), set(), [fn]
-    while todo:
-        current = todo.pop()
-        seen.add(current)
-        for name, obj in _globals_used(current):
-            if _from_eelib(obj):
-                found.add(name)
-            elif isinstance(obj, types.FunctionType) and obj.__globals__ is fn.__globals__ and obj not in seen:
-                todo.append(obj)
+    found = _eelib_references(fn)
     if found:
-        raise AssertionError(f"check_independent: {fn.__name__} uses {sorted(found)} from eelib; "
+        raise AssertionError(f"check_independent: {fn.__name__} uses {found} from eelib; "
                              "write the computation yourself with torch.")
     print(f"✓ check_independent: {fn.__name__} does not use eelib.")
     return True
@@ -728,6 +1046,7 @@ __all__ = [
     "check_multi_similarity",
     "check_npair",
     "check_pair_counts",
+    "check_parent_gradients",
     "check_triplet",
     "reference_ms_mining",
     "reference_pair_counts",

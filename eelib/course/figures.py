@@ -24,6 +24,13 @@ MAX_CLASS_TICKS = 12
 #: Colour of a highlighted pair (Okabe–Ito vermillion, the course's "red").
 HIGHLIGHT_COLOR = "#D55E00"
 
+#: Pairs a loss pulls together (Okabe–Ito blue, solid) and pushes apart (vermillion, dashed).
+PULL_COLOR = "#0072B2"
+PUSH_COLOR = "#D55E00"
+
+#: A pair weight counts as non-zero above this fraction of the largest one.
+RELATIVE_ZERO = 1e-9
+
 
 def _numpy(values: Tensor | np.ndarray, name: str) -> np.ndarray:
     if isinstance(values, Tensor):
@@ -235,6 +242,55 @@ def highlight_pair(
                label=label)
 
 
+def draw_pair_weights(ax: Axes, points: Tensor | np.ndarray, pair_weights: Tensor | np.ndarray) -> None:
+    """Draw every pair a loss acts on: pulled pairs solid blue, pushed pairs dashed vermillion.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    points : (B, 2) array
+    pair_weights : (B, B) array
+        ``∂L/∂(x_i · x_j)`` (:func:`eelib.analysis.loss_geometry`): negative for a pulled
+        pair, positive for a pushed one. Line width grows with ``|weight|``; pairs below
+        ``RELATIVE_ZERO`` times the largest weight are not drawn.
+    """
+    pts = _points_2d(points)
+    weights = _numpy(pair_weights, "pair_weights")
+    scale = float(np.abs(weights).max()) if weights.size else 0.0
+    if scale > 0:
+        rows, cols = np.nonzero(np.triu(np.abs(weights) > RELATIVE_ZERO * scale, 1))
+        for i, j in zip(rows.tolist(), cols.tolist()):
+            w = float(weights[i, j])
+            ax.plot(*pts[[i, j]].T, color=PULL_COLOR if w < 0 else PUSH_COLOR,
+                    linestyle="-" if w < 0 else "--", linewidth=0.6 + 3.0 * abs(w) / scale, alpha=0.8, zorder=1)
+    ax.plot([], [], color=PULL_COLOR, label="pulled pair")
+    ax.plot([], [], color=PUSH_COLOR, linestyle="--", label="pushed pair")
+
+
+def draw_gradient_arrows(ax: Axes, points: Tensor | np.ndarray, labels: Tensor | np.ndarray,
+                         gradient: Tensor | np.ndarray, *, longest: float = 0.4) -> None:
+    """Draw ``−∇L`` on every point (where gradient descent moves it), the longest arrow ``longest`` long.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    points : (B, 2) array
+    labels : (B,) array
+        Arrows take their point's class colour.
+    gradient : (B, 2) array
+        ``∂L/∂x_i``.
+    longest : float, default 0.4
+        Length of the longest arrow in data units (all arrows share one scale).
+    """
+    pts = _points_2d(points)
+    arrows = -_numpy(gradient, "gradient")
+    labels = _labels_for(labels, len(pts), "points")
+    length = max(float(np.abs(arrows).max()) if arrows.size else 0.0, 1e-12)
+    ax.quiver(pts[:, 0], pts[:, 1], arrows[:, 0] / length, arrows[:, 1] / length, angles="xy",
+              scale_units="xy", scale=1.0 / longest, color=[class_color(int(c)) for c in labels], width=0.012,
+              zorder=4)
+
+
 def plot_embedding_pca(
     ax: Axes,
     embeddings: Tensor | np.ndarray,
@@ -273,5 +329,6 @@ def figure_image_bytes(fig: plt.Figure) -> bytes:
     return bytes(fig.canvas.buffer_rgba())
 
 
-__all__ = ["HIGHLIGHT_COLOR", "class_order", "draw_segments", "figure_image_bytes", "highlight_pair",
-           "plot_distance_heatmap", "plot_embedding_pca", "plot_points_2d"]
+__all__ = ["HIGHLIGHT_COLOR", "PULL_COLOR", "PUSH_COLOR", "class_order", "draw_gradient_arrows",
+           "draw_pair_weights", "draw_segments", "figure_image_bytes", "highlight_pair", "plot_distance_heatmap",
+           "plot_embedding_pca", "plot_points_2d"]

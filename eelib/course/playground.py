@@ -12,39 +12,21 @@ from typing import Any
 
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
-import torch
 from IPython.display import display
 from torch import Tensor
 
 from eelib.analysis import Geometry, loss_geometry
 from eelib.course.display import png_bundle
-from eelib.course.figures import plot_points_2d
-from eelib.course.style import class_color
+from eelib.course.figures import draw_gradient_arrows, draw_pair_weights, plot_points_2d
 from eelib.data import toy_batch
 from eelib.losses import get_loss
-
-PULL_COLOR = "#0072B2"
-PUSH_COLOR = "#D55E00"
 
 
 def plot_geometry(ax: plt.Axes, points: Tensor, labels: Tensor, geometry: Geometry, *, title: str = "") -> None:
     """Draw the batch, its active pulled and pushed pairs, and −∇ arrows."""
-    pts = points.detach().numpy()
-    weights = geometry.pair_weights
-    scale = float(weights.abs().max())
-    plot_points_2d(ax, pts, labels, unit_circle=True)
-    if scale > 0:
-        rows, cols = torch.nonzero(torch.triu(weights.abs() > 1e-9 * scale, 1), as_tuple=True)
-        for i, j in zip(rows.tolist(), cols.tolist()):
-            w = float(weights[i, j])
-            ax.plot(*pts[[i, j]].T, color=PULL_COLOR if w < 0 else PUSH_COLOR,
-                    linestyle="-" if w < 0 else "--", linewidth=0.6 + 3.0 * abs(w) / scale, alpha=0.8, zorder=1)
-    arrows = -geometry.gradient.numpy()
-    length = max(float(abs(arrows).max()), 1e-12)
-    ax.quiver(pts[:, 0], pts[:, 1], arrows[:, 0] / length, arrows[:, 1] / length, angles="xy",
-              scale_units="xy", scale=2.5, color=[class_color(int(c)) for c in labels], width=0.012, zorder=4)
-    ax.plot([], [], color=PULL_COLOR, label="pulled pair")
-    ax.plot([], [], color=PUSH_COLOR, linestyle="--", label="pushed pair")
+    plot_points_2d(ax, points.detach().numpy(), labels, unit_circle=True)
+    draw_pair_weights(ax, points.detach(), geometry.pair_weights)
+    draw_gradient_arrows(ax, points.detach(), labels, geometry.gradient)
     ax.legend(loc="lower left", fontsize=7, framealpha=0.9)
     ax.set_xlim(-1.6, 1.6)
     ax.set_ylim(-1.6, 1.6)

@@ -18,4 +18,6 @@ timing
     Timing helpers.
 runner
     ``python -m eelib.experiments``: the paper's protocol offline, and on benchmark folders.
+training_heatmaps
+    The short recorded training runs behind notebook 08's live heat maps.
 """

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from eelib._validation import validate_batch, validate_non_negative
+from eelib._validation import validate_batch, validate_non_negative, validate_positive
 from eelib.losses._common import BatchRequirement, requires
 from eelib.mining import build_pair_matrices, validate_expansion
 
@@ -47,13 +47,15 @@ def npair_loss(
     n_synthetic: int = 0,
     normalize_synthetic: bool = True,
     l2_reg: float = 0.0,
+    scale: float = 1.0,
 ) -> Tensor:
     r"""Multi-class N-pair loss: softmax cross-entropy over anchor–positive inner products.
 
-    For N classes with one pair :math:`(f_i, f_i^+)` each (Sohn 2016, Eq. 6),
+    For N classes with one pair :math:`(f_i, f_i^+)` each (Sohn 2016, Eq. 6; with
+    :math:`s = 1`),
 
     .. math::
-        L = \frac1N \sum_i \log\Big(1 + \sum_{j \ne i} e^{f_i^\top f_j^+ - f_i^\top f_i^+}\Big)
+        L = \frac1N \sum_i \log\Big(1 + \sum_{j \ne i} e^{s(f_i^\top f_j^+ - f_i^\top f_i^+)}\Big)
             + \frac{\lambda}{4}\Big(\overline{\lVert f\rVert^2} + \overline{\lVert f^+\rVert^2}\Big).
 
     Parameters
@@ -74,6 +76,11 @@ def npair_loss(
     l2_reg : float, default 0.0
         :math:`\lambda` of the embedding-norm penalty (TensorFlow's ``npairs_loss`` uses
         0.002).
+    scale : float, default 1.0
+        :math:`s > 0` multiplies every logit (an inverse temperature). Sohn's loss is
+        :math:`s = 1`. On L2-normalised embeddings the logits lie in [−1, 1], so with
+        :math:`s = 1` the loss cannot fall below :math:`\log(1 + (N-1)e^{-2})`; a larger
+        :math:`s` removes that floor.
 
     Returns
     -------
@@ -87,6 +94,7 @@ def npair_loss(
     NIPS 2016.
     """
     l2_reg = validate_non_negative("l2_reg", l2_reg)
+    scale = validate_positive("scale", scale)
     validate_batch(embeddings, labels)
     n_synthetic, normalize_synthetic = validate_expansion(embeddings, labels, n_synthetic, normalize_synthetic)
     anchors, positives = npair_anchor_positive(labels)  # the layout, checked before any expansion
@@ -100,7 +108,7 @@ def npair_loss(
         mined = pm.negative.index_select(0, anchors).index_select(1, positives)
         logits = torch.where(eye, logits, mined)
     targets = torch.arange(anchors.shape[0], device=embeddings.device)
-    loss = F.cross_entropy(logits, targets)
+    loss = F.cross_entropy(logits * scale if scale != 1.0 else logits, targets)
     if l2_reg > 0:
         squared_norms = pm.positive.diagonal()
         loss = loss + 0.25 * l2_reg * (squared_norms[anchors].mean() + squared_norms[positives].mean())
