@@ -2,8 +2,9 @@
 
 * permutation invariance of the base losses (n_synthetic = 0);
 * zero loss when every margin is met (tight, well-separated clusters);
-* EE never makes a loss easier (CONTRIBUTING.md: x_i ∈ E(i), so mined negatives are
-  never farther than the original ones);
+* EE never makes contrastive, all/hardest triplet, N-pair, lifted or MS easier
+  (CONTRIBUTING.md: x_i ∈ E(i), so mined negatives are never farther than the original
+  ones), while it can make semi-hard triplet easier (a batch where it does is shown);
 * hundreds of random batches, including degenerate ones (zeros, duplicates, antipodal
   pairs, one-hot and collinear points), in every floating dtype, at scales from 1e-40 to
   1e40 and with hyperparameters at the ends of their ranges: finite values and finite
@@ -121,7 +122,7 @@ def test_npair_vanishes_on_separated_clusters(n_synthetic):
     assert npair_loss(x * 0.1, y) > 1e-12
 
 
-# ------------------------------------------------------------- EE never makes it easier
+# ------------------------------------------- EE never makes the monotone losses easier
 
 MONOTONE = {name: PAIR_LOSSES[name] for name in PAIR_LOSSES if name != "triplet-semihard"}
 MONOTONE["npair"] = NPAIR
