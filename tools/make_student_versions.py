@@ -7,7 +7,9 @@ script writes ``student/notebooks/``: in solution cells the lines between
 indentation and everything outside the markers (a solution cell without markers is
 replaced as a whole, as nbgrader does); ``### BEGIN HIDDEN TESTS`` …
 ``### END HIDDEN TESTS`` blocks are removed; outputs are stripped. Notebooks without
-exercises are copied unchanged, so the folder is a complete course.
+exercises are copied unchanged, so the folder is a complete course; only the Colab and
+Binder links of a notebook's header (``tools/notebook_header.py``) point at the student
+edition.
 
 Usage: ``python tools/make_student_versions.py [--check]``. ``--check`` writes nothing and
 exits 1 when ``student/notebooks/`` differs from what would be generated now. Both exit 2
@@ -23,6 +25,9 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import notebook_header  # noqa: E402  (the sibling tool that writes the notebooks' header)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "notebooks"
@@ -89,6 +94,14 @@ def render(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb) + "\n"
 
 
+def _with_student_header(nb: nbformat.NotebookNode, target: Path) -> nbformat.NotebookNode:
+    """The notebook with its header's links pointing at ``target``, when it has a header."""
+    if not notebook_header.has_header(nb):
+        return nb
+    slug, branch = notebook_header.repository(ROOT / "pyproject.toml")
+    return notebook_header.with_header(nb, target.relative_to(ROOT).as_posix(), slug, branch)
+
+
 def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
@@ -100,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     expected = {}
     for path in sorted(SOURCE.glob("*.ipynb")):
         try:
-            expected[path.name] = render(student_notebook(nbformat.read(path, as_version=4)))
+            expected[path.name] = render(_with_student_header(student_notebook(nbformat.read(path, as_version=4)),
+                                                              TARGET / path.name))
         except ValueError as error:
             print(f"{_shown(path)}: {error}", file=sys.stderr)
             return 2

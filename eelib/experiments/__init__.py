@@ -19,3 +19,25 @@ timing
 runner
     ``python -m eelib.experiments``: the paper's protocol offline, and on benchmark folders.
 """
+
+from importlib import resources
+from importlib.resources.abc import Traversable
+
+
+def committed_results() -> Traversable:
+    """The committed results of ``python -m eelib.experiments``, shipped as package data.
+
+    The one way the notebooks find them, in a checkout, an installed wheel or on Colab.
+
+    Returns
+    -------
+    importlib.resources.abc.Traversable
+        The ``results`` folder of :mod:`eelib.experiments`; read files with
+        ``(committed_results() / "results.md").read_text()``.
+
+    Examples
+    --------
+    >>> (committed_results() / "summary.json").is_file()
+    True
+    """
+    return resources.files(__name__) / "results"
