@@ -34,6 +34,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -49,7 +50,11 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
-SCREENSHOT_DIR = ROOT / "docs" / "screenshots"
+#: Where screenshots go: docs/screenshots/ (tracked) only when asked with
+#: ``EELIB_SCREENSHOTS=1`` (``./course test --screenshots``); otherwise a temporary folder,
+#: so that a test run rewrites no file of the repository.
+SCREENSHOT_DIR = (ROOT / "docs" / "screenshots" if os.environ.get("EELIB_SCREENSHOTS") == "1"
+                  else Path(tempfile.gettempdir()) / "eelib-screenshots")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
