@@ -379,6 +379,11 @@ def open_notebook(page: Any, server: LabServer, name: str) -> None:
     page.goto(f"{server.url}/lab/tree/{name}?reset")
     page.wait_for_function("() => window.jupyterapp !== undefined")
     page.evaluate("async () => { await window.jupyterapp.restored; }")
+    wait_for_notebook(page, name)
+
+
+def wait_for_notebook(page: Any, name: str) -> None:
+    """Wait until ``name`` is the current tab, revealed, with its kernel idle."""
     page.wait_for_function(
         """(name) => {
           const panel = window.jupyterapp.shell.currentWidget;

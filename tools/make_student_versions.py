@@ -89,9 +89,8 @@ def has_exercises(nb: nbformat.NotebookNode) -> bool:
     return any(_nbgrader(cell).get("solution") for cell in nb.cells)
 
 
-def render(nb: nbformat.NotebookNode) -> str:
-    """The notebook as stored: nbformat's JSON and a final newline (as ``tools/strip_notebooks.py``)."""
-    return nbformat.writes(nb) + "\n"
+#: The notebook as stored (one definition, shared with the header tool).
+render = notebook_header.render
 
 
 def _with_student_header(nb: nbformat.NotebookNode, target: Path) -> nbformat.NotebookNode:
