@@ -154,8 +154,14 @@ for name in sys.argv[1:]:
 '''
 
 
+def _user_env() -> dict[str, str]:
+    """This process's environment without what points Python at the checkout (a user has none)."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "JUPYTER_PATH", "VIRTUAL_ENV")}
+
+
 def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
-    result = subprocess.run(command, capture_output=True, text=True, **kwargs)
+    """Run ``command`` in the user's environment; fail with its output if it fails."""
+    result = subprocess.run(command, capture_output=True, text=True, env=_user_env(), **kwargs)
     assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
     return result
 
@@ -212,7 +218,7 @@ def test_every_notebook_runs_from_the_installed_wheel_outside_the_checkout(
         shutil.copytree(ROOT / edition, outside / edition)
     assert not outside.is_relative_to(ROOT)
     notebooks = sorted(str(p) for p in outside.rglob("*.ipynb"))
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "JUPYTER_PATH", "VIRTUAL_ENV")}
+    env = _user_env()
     env.update({"EELIB_CI": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
                 "JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data"), "PATH": f"{installed / 'bin'}{os.pathsep}{env['PATH']}"})
     (tmp_path / "driver.py").write_text(DRIVER)
