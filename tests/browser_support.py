@@ -34,6 +34,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -49,7 +50,11 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
-SCREENSHOT_DIR = ROOT / "docs" / "screenshots"
+#: Where screenshots go: docs/screenshots/ (tracked) only when asked with
+#: ``EELIB_SCREENSHOTS=1`` (``./course test --screenshots``); otherwise a temporary folder,
+#: so that a test run rewrites no file of the repository.
+SCREENSHOT_DIR = (ROOT / "docs" / "screenshots" if os.environ.get("EELIB_SCREENSHOTS") == "1"
+                  else Path(tempfile.gettempdir()) / "eelib-screenshots")
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -374,6 +379,11 @@ def open_notebook(page: Any, server: LabServer, name: str) -> None:
     page.goto(f"{server.url}/lab/tree/{name}?reset")
     page.wait_for_function("() => window.jupyterapp !== undefined")
     page.evaluate("async () => { await window.jupyterapp.restored; }")
+    wait_for_notebook(page, name)
+
+
+def wait_for_notebook(page: Any, name: str) -> None:
+    """Wait until ``name`` is the current tab, revealed, with its kernel idle."""
     page.wait_for_function(
         """(name) => {
           const panel = window.jupyterapp.shell.currentWidget;

@@ -1,7 +1,8 @@
 """The course as a student uses it: JupyterLab in headless Chromium, Run All, then the keyboard.
 
 Every notebook is opened in JupyterLab, run with Run All and must finish without an error
-output; a screenshot of each lands in ``docs/screenshots/``. The widgets of notebooks 00,
+output; a screenshot of each lands in ``SCREENSHOT_DIR`` (``docs/screenshots/`` only with
+``EELIB_SCREENSHOTS=1``, i.e. ``./course test --screenshots``; a temporary folder otherwise). The widgets of notebooks 00,
 03, 06 and 08 are then moved with the keyboard (or a dropdown), and the figures and labels
 must follow, with the numbers the widget shows checked against ``eelib`` computed here.
 A probe notebook first proves that the harness notices errors and changed images.

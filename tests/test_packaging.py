@@ -1,116 +1,324 @@
-"""One source of truth for dependencies: pyproject, conda, Binder and the lock agree."""
+"""Dependencies, the lock, the Python floor, conda/Binder environments and licences agree.
+
+- pyproject.toml: the core (``dependencies``) holds ranges of torch, numpy, scipy and
+  scikit-learn only; the extras hold what each layer and the notebooks import.
+- requirements/constraints.txt (the lock): exact versions, no local labels (``+cpu``),
+  every requirement pinned inside its range.
+- The Python floor is ``requires-python``; the classifiers, README, the course script and
+  the conda files follow it.
+- Binder and conda install through the lock; the kernel-shutdown override is shipped.
+"""
 
 from __future__ import annotations
 
+import ast
+import json
+import os
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import nbformat
 import pytest
 import yaml
+from IPython.core.inputtransformer2 import TransformerManager
+from packaging.markers import Marker
 from packaging.requirements import Requirement
+from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
-# conda-forge names that differ from PyPI names
-CONDA_TO_PYPI = {"pytorch": "torch"}
-NOT_A_PACKAGE = {"python", "pip"}
+PROJECT = PYPROJECT["project"]
+EXTRAS = PROJECT["optional-dependencies"]
+LOCK = ROOT / "requirements" / "constraints.txt"
+COURSE_SCRIPT = (ROOT / "course").read_text()
+OVERRIDES = ROOT / "jupyter" / "lab" / "settings" / "overrides.json"
+CORE = {"torch", "numpy", "scipy", "scikit-learn"}
+#: Import name -> distribution, where they differ.
+DISTRIBUTION = {"sklearn": "scikit-learn", "PIL": "pillow", "umap": "umap-learn",
+                "pytorch_metric_learning": "pytorch-metric-learning", "yaml": "pyyaml"}
+#: Present in every Jupyter kernel (ipykernel's own dependencies).
+KERNEL = {"IPython", "matplotlib_inline"}
+#: Imported lazily and documented as optional (eelib.experiments.models).
+OPTIONAL = {"torchvision"}
 
 
-def _name(requirement: str) -> str:
-    """Normalised distribution name of a requirement string ("torch==2.13.0" -> "torch")."""
-    name = re.split(r"[\s=<>!~\[;@]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
-    return CONDA_TO_PYPI.get(name, name)
+def normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def _conda_packages(path: Path) -> set[str]:
-    deps = yaml.safe_load(path.read_text())["dependencies"]
-    names = set()
-    for dep in deps:
-        if isinstance(dep, dict):  # the pip: section
-            names |= {_name(d) for d in dep.get("pip", []) if not d.startswith("-e")}
-        else:
-            names.add(_name(dep))
-    return names - NOT_A_PACKAGE
+def requirements(group: str | None) -> list[Requirement]:
+    """The requirements of the core (``None``) or of one extra, as written."""
+    return [Requirement(r) for r in (PROJECT["dependencies"] if group is None else EXTRAS[group])]
 
 
-RUNTIME = {_name(d) for d in PYPROJECT["project"]["dependencies"]}
-TEST = {_name(d) for d in PYPROJECT["project"]["optional-dependencies"]["test"]}
-REQUIREMENTS = {_name(d): Requirement(d) for d in
-                PYPROJECT["project"]["dependencies"] + PYPROJECT["project"]["optional-dependencies"]["test"]}
-CONSTRAINTS = ROOT / "requirements" / "constraints.txt"
+def closure(*groups: str) -> set[str]:
+    """Distributions installed by the core plus ``groups``, following ``eelib[...]`` references."""
+    names, todo, seen = {normalise(r.name) for r in requirements(None)}, list(groups), set()
+    while todo:
+        group = todo.pop()
+        if group in seen:
+            continue
+        seen.add(group)
+        for req in requirements(group):
+            if normalise(req.name) == "eelib":
+                todo.extend(req.extras)
+            else:
+                names.add(normalise(req.name))
+    return names
 
 
-def _pins() -> dict[str, Version]:
-    """Constraint pins by normalised name ("torch" -> Version("2.13.0+cpu"))."""
-    pins = {}
-    for line in CONSTRAINTS.read_text().splitlines():
+def lock_pins() -> dict[str, list[tuple[Version, Marker | None]]]:
+    """The lock's pins by normalised name: (version, environment marker) for each line."""
+    pins: dict[str, list[tuple[Version, Marker | None]]] = {}
+    for line in LOCK.read_text().splitlines():
         line = line.split("#", 1)[0].strip()
-        if "==" in line:
-            name, version = line.split("==", 1)
-            pins[_name(name)] = Version(version.strip())
+        if not line:
+            continue
+        requirement = Requirement(line)
+        (specifier,) = requirement.specifier
+        assert specifier.operator == "==", f"the lock pins exactly: {line}"
+        pins.setdefault(normalise(requirement.name), []).append((Version(specifier.version), requirement.marker))
     return pins
 
 
-def test_environment_yml_names_runtime_and_test_packages() -> None:
-    # The conda environment is for development: runtime and test packages, nothing else.
-    assert _conda_packages(ROOT / "environment.yml") == RUNTIME | TEST
+def python_floor() -> Version:
+    (specifier,) = SpecifierSet(PROJECT["requires-python"])
+    assert specifier.operator == ">=", "requires-python is a floor: '>=3.X'"
+    return Version(specifier.version)
 
 
-def test_binder_names_the_runtime_packages() -> None:
-    # Binder serves the course, it does not run the tests: runtime packages only.
-    assert _conda_packages(ROOT / "binder" / "environment.yml") == RUNTIME
+def supported_minors() -> list[str]:
+    """Every supported Python minor version, from the classifiers ("3.11", "3.12", ...)."""
+    return sorted((m for c in PROJECT["classifiers"]
+                   for m in re.findall(r"^Programming Language :: Python :: (3\.\d+)$", c)),
+                  key=lambda v: Version(v))
 
 
-@pytest.mark.parametrize("path", ["environment.yml", "binder/environment.yml"])
-def test_conda_python_is_pinned_and_pytorch_is_cpu(path: str) -> None:
-    env = yaml.safe_load((ROOT / path).read_text())
-    deps = env["dependencies"]
-    assert env["channels"] == ["conda-forge"]
-    assert any(re.fullmatch(r"python=3\.\d+", str(d)) for d in deps)
-    assert "pytorch=*=cpu*" in deps
+def imported_modules(source: str) -> set[str]:
+    """Top-level module names imported anywhere in ``source`` (a module or a notebook cell)."""
+    tree = ast.parse(TransformerManager().transform_cell(source))  # magics become calls
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
 
 
-def test_postbuild_is_strict_and_installs_eelib() -> None:
-    lines = (ROOT / "binder" / "postBuild").read_text().splitlines()
-    code = [line for line in lines if line.strip() and not line.startswith("#!") and not line.startswith("#")]
-    assert code[0] == "set -euo pipefail"
-    assert "pip install --no-deps -e ." in code
+def third_party(modules: set[str]) -> set[str]:
+    """Distributions behind ``modules``, without the standard library, eelib and the kernel's own."""
+    return {normalise(DISTRIBUTION.get(m, m)) for m in modules
+            if m not in sys.stdlib_module_names and m != "eelib" and m not in KERNEL | OPTIONAL}
 
 
-@pytest.mark.parametrize("requirement", sorted(RUNTIME | TEST))
-def test_constraints_pin_every_dependency(requirement: str) -> None:
-    pins = _pins()
-    assert requirement in pins, f"{requirement} is not pinned in requirements/constraints.txt: run ./course lock"
-    # A pin outside pyproject's range would make `pip install -c constraints.txt` fail.
-    assert REQUIREMENTS[requirement].specifier.contains(pins[requirement], prereleases=True), (
-        f"{requirement}=={pins[requirement]} does not satisfy pyproject's {REQUIREMENTS[requirement]}")
+# --- the core and the extras ----------------------------------------------------------------
+
+def test_core_is_ranges_of_torch_numpy_scipy_scikit_learn() -> None:
+    core = requirements(None)
+    assert {normalise(r.name) for r in core} == CORE
+    for requirement in core:
+        assert requirement.specifier and all(s.operator == ">=" for s in requirement.specifier), (
+            f"the core requires ranges from a floor upwards, not {requirement}")
 
 
-def test_constraints_do_not_pin_eelib_itself() -> None:
-    assert "eelib" not in _pins()
+def test_extras_are_the_agreed_ones() -> None:
+    assert set(EXTRAS) == {"experiments", "notebooks", "course", "test", "instructor"}
+    assert {"jupyterlab", "ipykernel"} <= closure("course")
+    assert not {"jupyterlab", "ipykernel", "notebook"} & closure("notebooks"), (
+        "the notebooks extra is for Colab and hubs, which bring their own Jupyter")
+    assert "nbgrader" in closure("instructor") and "uv" in closure("test")
 
 
-def test_readme_tested_with_matches_the_constraints() -> None:
+@pytest.mark.parametrize("layer, extra", [("eelib", None), ("eelib/course", "notebooks"),
+                                          ("eelib/experiments", "experiments")])
+def test_each_layer_imports_only_what_its_extra_installs(layer: str, extra: str | None) -> None:
+    folder = ROOT / layer
+    files = folder.glob("*.py") if layer == "eelib" else folder.rglob("*.py")
+    files = list(files) + (list((ROOT / "eelib" / "losses").glob("*.py")) if layer == "eelib" else [])
+    needed = set().union(*(third_party(imported_modules(f.read_text())) for f in files))
+    installed = closure(extra) if extra else CORE
+    assert needed <= installed, f"{layer} imports {sorted(needed - installed)}, which its extra does not install"
+
+
+def test_the_notebooks_extra_installs_everything_the_notebooks_import() -> None:
+    needed = set()
+    for path in sorted((ROOT / "notebooks").glob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            if cell.cell_type == "code":
+                needed |= third_party(imported_modules(cell.source))
+    assert needed, "no imports found: the parser is broken"
+    assert needed <= closure("notebooks"), f"notebooks import {sorted(needed - closure('notebooks'))}"
+
+
+# --- the lock ------------------------------------------------------------------------------
+
+def test_lock_has_no_local_version_labels() -> None:
+    local = [f"{name}=={version}" for name, pins in lock_pins().items() for version, _ in pins if version.local]
+    assert not local, f"local versions exist on one index only: {local}"
+
+
+@pytest.mark.parametrize("extra", sorted(EXTRAS))
+def test_lock_pins_every_requirement_inside_its_range(extra: str) -> None:
+    pins = lock_pins()
+    for requirement in requirements(None) + requirements(extra):
+        name = normalise(requirement.name)
+        if name == "eelib":
+            continue
+        assert name in pins, f"{name} is not pinned in requirements/constraints.txt: run ./course lock"
+        for version, _ in pins[name]:
+            assert requirement.specifier.contains(version, prereleases=True), (
+                f"the lock's {name}=={version} is outside pyproject's {requirement}")
+
+
+def test_lock_pins_each_package_once_per_environment() -> None:
+    # On the tested interpreter, exactly one pin of each package applies.
+    for name, pins in lock_pins().items():
+        applying = [v for v, marker in pins if marker is None or marker.evaluate()]
+        assert len(applying) <= 1, f"{name}: several pins apply here: {applying}"
+    assert "eelib" not in lock_pins()
+
+
+def test_lock_is_written_by_the_lock_command() -> None:
+    assert "./course lock" in LOCK.read_text().splitlines()[1], "edit the lock only with ./course lock"
+
+
+def test_readme_tested_with_matches_the_lock() -> None:
     readme = (ROOT / "README.md").read_text()
-    section = readme.split("## Tested with", 1)[1].split("\n## ", 1)[0]
-    mentioned = {name.lower(): version for name, version
-                 in re.findall(r"\b([A-Za-z][A-Za-z0-9-]+) (\d+\.\d+(?:\.\d+)?)", section)}
-    pins = _pins()
-    assert {"torch", "jupyterlab", "ipywidgets", "pytorch-metric-learning"} <= mentioned.keys()
+    section = readme.split("## Tested with", 1)[1].split("Every version is in the lock", 1)[0]
+    mentioned = {normalise(name): version for name, version
+                 in re.findall(r"\b([A-Za-z][A-Za-z0-9-]+) (\d+\.\d+(?:\.\d+)?)\b", section)}
+    pins = {name: [v for v, m in entries if m is None or m.evaluate()] for name, entries in lock_pins().items()}
+    assert {"torch", "jupyterlab", "ipywidgets", "pytorch-metric-learning", "nbgrader"} <= mentioned.keys()
     for name, version in mentioned.items():
         if name == "python":
+            assert Version(version) >= python_floor()
             continue
-        assert name in pins, f"README's 'Tested with' names {name}, which the constraints do not pin"
-        assert Version(version) == Version(pins[name].base_version), (
-            f"README says {name} {version}, constraints pin {pins[name]}")
+        assert name in pins, f"README's 'Tested with' names {name}, which the lock does not pin"
+        assert [Version(version)] == pins[name], f"README says {name} {version}, the lock pins {pins[name]}"
 
 
-def test_torch_pin_is_the_cpu_build() -> None:
-    assert "torch==2.13.0" in PYPROJECT["project"]["dependencies"]
+# --- the Python floor ----------------------------------------------------------------------
+
+def test_python_floor_is_the_lowest_supported_minor() -> None:
+    minors = supported_minors()
+    assert minors[0] == f"{python_floor().major}.{python_floor().minor}"
+    assert [Version(m).minor for m in minors] == list(range(Version(minors[0]).minor, Version(minors[-1]).minor + 1))
+    assert sys.version_info >= python_floor().release
+
+
+def test_readme_states_the_floor_of_pyproject() -> None:
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    stated = set(re.findall(r"Python ≥ (3\.\d+)", readme))
+    assert stated == {str(python_floor())}, f"README states Python ≥ {stated}; pyproject says {python_floor()}"
+    assert f"Python ≥ {python_floor()}" in quick_start
+
+
+def test_course_script_reads_the_floor_from_pyproject() -> None:
+    assert not re.search(r"3\.1\d", COURSE_SCRIPT), "the course script must not hard-code a Python version"
+    result = subprocess.run(["bash", "-c", f'source <(sed -n "/^python_floor()/,/^}}/p" course); ROOT={ROOT}; python_floor'],
+                            cwd=ROOT, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == str(python_floor())
+
+
+# --- conda, Binder, the JupyterLab override -----------------------------------------------
+
+def _conda(path: str) -> tuple[list[str], list[str]]:
+    """(conda dependencies, pip lines) of a conda environment file."""
+    deps = yaml.safe_load((ROOT / path).read_text())["dependencies"]
+    conda = [d for d in deps if isinstance(d, str)]
+    pip = [line for d in deps if isinstance(d, dict) for line in d["pip"]]
+    return conda, pip
+
+
+@pytest.mark.parametrize("path, lock", [("environment.yml", "requirements/constraints.txt"),
+                                        ("binder/environment.yml", "../requirements/constraints.txt")])
+def test_conda_files_take_python_from_conda_and_install_through_the_lock(path: str, lock: str) -> None:
+    conda, pip = _conda(path)
+    assert yaml.safe_load((ROOT / path).read_text())["channels"] == ["conda-forge"]
+    (python,) = [d for d in conda if d.startswith("python")]
+    assert python.removeprefix("python=") in supported_minors()
+    assert sorted(conda) == sorted([python, "pip"]), "every package comes from pip, at the lock's versions"
+    assert f"-c {lock}" in pip and (ROOT / Path(path).parent / lock).resolve() == LOCK
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in pip
+
+
+def test_conda_environment_installs_what_the_course_test_command_installs() -> None:
+    _, pip = _conda("environment.yml")
+    test_extras = re.search(r'^TEST_EXTRAS="([a-z,]+)"', COURSE_SCRIPT, re.MULTILINE)[1]
+    assert f"-e .[{test_extras}]" in pip
+
+
+def test_binder_pins_the_core_and_course_packages_at_the_lock_versions() -> None:
+    _, pip = _conda("binder/environment.yml")
+    pinned = [Requirement(line) for line in pip if not line.startswith("-")]
+    assert {normalise(r.name) for r in pinned} == {
+        normalise(r.name) for group in (None, "course", "notebooks", "experiments")
+        for r in requirements(group) if normalise(r.name) != "eelib"}
+    pins = lock_pins()
+    for requirement in pinned:
+        (specifier,) = requirement.specifier
+        assert specifier.operator == "==", f"Binder pins exactly: {requirement}"
+        (locked,) = [v for v, m in pins[normalise(requirement.name)] if m is None or m.evaluate({"python_version": "3.11"})]
+        assert Version(specifier.version) == locked, f"binder pins {requirement}, the lock {locked}"
+
+
+def test_postbuild_installs_eelib_and_the_override(tmp_path: Path) -> None:
+    # Run postBuild with stand-ins for pip and jupyter: it must install eelib without its
+    # dependencies and put the shipped override where JupyterLab reads it.
+    bin_dir, app_dir = tmp_path / "bin", tmp_path / "app"
+    bin_dir.mkdir()
+    (bin_dir / "pip").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/pip.log\n')
+    (bin_dir / "jupyter").write_text(f'#!/bin/sh\n[ "$1 $2" = "lab path" ] && echo "Application directory: {app_dir}"\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    subprocess.run(["bash", str(ROOT / "binder" / "postBuild")], cwd=ROOT, env=env, check=True)
+    assert (tmp_path / "pip.log").read_text().split("\n")[0] == "install --no-deps -e ."
+    assert (app_dir / "settings" / "overrides.json").read_bytes() == OVERRIDES.read_bytes()
+
+
+def test_override_shuts_kernels_down_with_their_tab() -> None:
+    overrides = json.loads(OVERRIDES.read_text())
+    assert overrides == {"@jupyterlab/notebook-extension:tracker": {"kernelShutdown": True}}
+    import jupyterlab  # the setting must exist in the installed JupyterLab's schema
+
+    schema = Path(sys.prefix) / "share" / "jupyter" / "lab" / "schemas" / "@jupyterlab" / "notebook-extension" / "tracker.json"
+    if not schema.is_file():
+        schema = Path(jupyterlab.__file__).parent / "schemas" / "@jupyterlab" / "notebook-extension" / "tracker.json"
+    assert json.loads(schema.read_text())["properties"]["kernelShutdown"]["type"] == "boolean"
+    assert '--LabApp.app_settings_dir="$LAB_SETTINGS"' in COURSE_SCRIPT
+    assert 'LAB_SETTINGS="$ROOT/jupyter/lab/settings"' in COURSE_SCRIPT
+
+
+# --- licences, citation, CI ----------------------------------------------------------------
+
+def test_licences_exist_and_the_license_field_fits_the_setuptools_floor() -> None:
+    assert (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert "CC BY 4.0" in (ROOT / "LICENSE-text").read_text()
+    assert PROJECT["license"] == "MIT" and PROJECT["license-files"] == ["LICENSE"]
+    (setuptools,) = [Requirement(r) for r in PYPROJECT["build-system"]["requires"] if r.startswith("setuptools")]
+    # An SPDX string in `license` and `license-files` (PEP 639) need setuptools 77.
+    assert not setuptools.specifier.contains("76.9") and setuptools.specifier.contains("77.0")
+    readme = (ROOT / "README.md").read_text()
+    assert "[LICENSE](LICENSE)" in readme and "[LICENSE-text](LICENSE-text)" in readme
+
+
+def test_citation_names_the_course_and_the_paper() -> None:
+    citation = yaml.safe_load((ROOT / "CITATION.cff").read_text())
+    assert citation["cff-version"] == "1.2.0" and citation["type"] == "software"
+    assert citation["version"] == PROJECT["version"] and citation["license"] == PROJECT["license"]
+    (paper,) = citation["references"]
+    assert paper["title"].startswith("Embedding Expansion")
+    assert [a["family-names"] for a in paper["authors"]] == ["Ko", "Gu"]
+    assert paper["year"] == 2020 and "2003.02546" in paper["url"]
 
 
 def test_ci_runs_the_readme_test_command() -> None:

@@ -7,7 +7,9 @@ script writes ``student/notebooks/``: in solution cells the lines between
 indentation and everything outside the markers (a solution cell without markers is
 replaced as a whole, as nbgrader does); ``### BEGIN HIDDEN TESTS`` …
 ``### END HIDDEN TESTS`` blocks are removed; outputs are stripped. Notebooks without
-exercises are copied unchanged, so the folder is a complete course.
+exercises are copied unchanged, so the folder is a complete course; only the Colab and
+Binder links of a notebook's header (``tools/notebook_header.py``) point at the student
+edition.
 
 Integrity: before a notebook's last exercise, no code cell of the student edition may show
 or import a solution — eelib's source (``inspect.getsource``), its loop oracles
@@ -30,6 +32,9 @@ import sys
 from pathlib import Path
 
 import nbformat
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import notebook_header  # noqa: E402  (the sibling tool that writes the notebooks' header)
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "notebooks"
@@ -105,9 +110,16 @@ def has_exercises(nb: nbformat.NotebookNode) -> bool:
     return any(_nbgrader(cell).get("solution") for cell in nb.cells)
 
 
-def render(nb: nbformat.NotebookNode) -> str:
-    """The notebook as stored: nbformat's JSON and a final newline (as ``tools/strip_notebooks.py``)."""
-    return nbformat.writes(nb) + "\n"
+#: The notebook as stored (one definition, shared with the header tool).
+render = notebook_header.render
+
+
+def _with_student_header(nb: nbformat.NotebookNode, target: Path) -> nbformat.NotebookNode:
+    """The notebook with its header's links pointing at ``target``, when it has a header."""
+    if not notebook_header.has_header(nb):
+        return nb
+    slug, branch = notebook_header.repository(ROOT / "pyproject.toml")
+    return notebook_header.with_header(nb, target.relative_to(ROOT).as_posix(), slug, branch)
 
 
 def _shown(path: Path) -> str:
@@ -121,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     expected = {}
     for path in sorted(SOURCE.glob("*.ipynb")):
         try:
-            student = student_notebook(nbformat.read(path, as_version=4))
+            student = _with_student_header(student_notebook(nbformat.read(path, as_version=4)), TARGET / path.name)
         except ValueError as error:
             print(f"{_shown(path)}: {error}", file=sys.stderr)
             return 2

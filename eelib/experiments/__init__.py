@@ -21,3 +21,25 @@ runner
 training_heatmaps
     The short recorded training runs behind notebook 08's live heat maps.
 """
+
+from importlib import resources
+from importlib.resources.abc import Traversable
+
+
+def committed_results() -> Traversable:
+    """The committed results of ``python -m eelib.experiments``, shipped as package data.
+
+    The one way the notebooks find them, in a checkout, an installed wheel or on Colab.
+
+    Returns
+    -------
+    importlib.resources.abc.Traversable
+        The ``results`` folder of :mod:`eelib.experiments`; read files with
+        ``(committed_results() / "results.md").read_text()``.
+
+    Examples
+    --------
+    >>> (committed_results() / "summary.json").is_file()
+    True
+    """
+    return resources.files(__name__) / "results"

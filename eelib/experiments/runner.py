@@ -63,9 +63,6 @@ METHODS = (
 )
 METRICS = ("R@1", "R@2", "R@4", "R@8", "NMI", "F1")
 
-#: Where the committed results of the full offline run live (package data of eelib.experiments).
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
-
 #: The paper's Table 1 (%, docs/paper.md §4): Recall@1, NMI and F1 per data set.
 PAPER_TABLE = {
     "Triplet": {"CUB": (35.9, 49.8, 15.0), "CARS": (45.1, 52.9, 17.9), "SOP": (53.9, 86.3, 20.2)},
