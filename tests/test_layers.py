@@ -10,7 +10,8 @@
    generator baseline, the runner; may draw with the course's figures (never its widgets).
 
 Every ``import`` statement is read with :mod:`ast` (also those inside functions), so a
-lazy import that runs up a layer is caught too.
+lazy import that runs up a layer is caught too. Which third-party packages each layer may
+import follows from the extras in pyproject.toml (tests/test_packaging.py checks that).
 """
 
 from __future__ import annotations
@@ -27,16 +28,9 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "eelib"
 LAYERS = {"core": 0, "course": 1, "experiments": 2}
-STDLIB = set(sys.stdlib_module_names)
-
-#: Third-party packages each layer may import (a layer may use those of the layers below).
-THIRD_PARTY = {
-    "core": {"torch", "numpy", "scipy", "sklearn"},
-    "course": {"matplotlib", "seaborn", "IPython", "ipywidgets"},
-    "experiments": {"tqdm", "PIL", "umap", "torchvision"},
-}
-#: Modules allowed one more optional dependency, imported lazily and documented there.
-OPTIONAL = {"eelib.pml_reference": {"pytorch_metric_learning"}}
+#: The course's widget modules, which the experiments layer must not import.
+WIDGETS = ("eelib.course.display", "eelib.course.playground", "eelib.course.explorer",
+           "eelib.course.heatmap_widget", "eelib.course.checks")
 
 #: What ``import eelib.losses`` and the rest of the core must never load. (tqdm and pandas
 #: are left out: torch and scikit-learn load them by themselves when they are installed.)
@@ -85,21 +79,16 @@ def test_the_layers_exist() -> None:
 def test_imports_run_down_the_layers_only(path: Path) -> None:
     source = module_name(path)
     own = layer_of(source)
-    allowed_third_party = set().union(*(THIRD_PARTY[name] for name, rank in LAYERS.items() if rank <= LAYERS[own]))
-    allowed_third_party |= OPTIONAL.get(source, set())
     problems = []
     for line, target in imports_of(path):
-        top = target.split(".")[0]
-        if top == "eelib":
-            if target in ("eelib", "eelib.course", "eelib.experiments") and target != source:
-                continue  # package namespaces themselves import nothing from the layers above
-            if LAYERS[layer_of(target)] > LAYERS[own]:
-                problems.append(f"line {line}: {target} is in the {layer_of(target)} layer, above {own}")
-            if own == "experiments" and target in ("eelib.course.display", "eelib.course.playground",
-                                                  "eelib.course.explorer", "eelib.course.checks"):
-                problems.append(f"line {line}: the experiments layer must not import a widget module ({target})")
-        elif top not in STDLIB and top != "__future__" and top not in allowed_third_party:
-            problems.append(f"line {line}: {target} is not a dependency of the {own} layer")
+        if target.split(".")[0] != "eelib":
+            continue
+        if target in ("eelib", "eelib.course", "eelib.experiments") and target != source:
+            continue  # package namespaces themselves import nothing from the layers above
+        if LAYERS[layer_of(target)] > LAYERS[own]:
+            problems.append(f"line {line}: {target} is in the {layer_of(target)} layer, above {own}")
+        if own == "experiments" and target in WIDGETS:
+            problems.append(f"line {line}: the experiments layer must not import a widget module ({target})")
     assert not problems, f"{source}:\n" + "\n".join(problems)
 
 

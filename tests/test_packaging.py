@@ -38,6 +38,7 @@ EXTRAS = PROJECT["optional-dependencies"]
 LOCK = ROOT / "requirements" / "constraints.txt"
 COURSE_SCRIPT = (ROOT / "course").read_text()
 OVERRIDES = ROOT / "jupyter" / "lab" / "settings" / "overrides.json"
+PML_REFERENCE = ROOT / "eelib" / "pml_reference.py"
 CORE = {"torch", "numpy", "scipy", "scikit-learn"}
 #: Import name -> distribution, where they differ.
 DISTRIBUTION = {"sklearn": "scikit-learn", "PIL": "pillow", "umap": "umap-learn",
@@ -142,9 +143,17 @@ def test_each_layer_imports_only_what_its_extra_installs(layer: str, extra: str 
     folder = ROOT / layer
     files = folder.glob("*.py") if layer == "eelib" else folder.rglob("*.py")
     files = list(files) + (list((ROOT / "eelib" / "losses").glob("*.py")) if layer == "eelib" else [])
+    files = [f for f in files if f != PML_REFERENCE]
     needed = set().union(*(third_party(imported_modules(f.read_text())) for f in files))
     installed = closure(extra) if extra else CORE
     assert needed <= installed, f"{layer} imports {sorted(needed - installed)}, which its extra does not install"
+
+
+def test_the_pml_reference_needs_only_the_test_extra() -> None:
+    """eelib.pml_reference, the tests' and benchmarks' PML oracle, is the one core module
+    with an optional dependency (documented in its docstring): the test extra installs it."""
+    needed = third_party(imported_modules(PML_REFERENCE.read_text()))
+    assert needed <= closure("test"), sorted(needed - closure("test"))
 
 
 def test_the_notebooks_extra_installs_everything_the_notebooks_import() -> None:
