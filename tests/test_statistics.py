@@ -6,7 +6,19 @@ import math
 
 import pytest
 
-from eelib.experiments.statistics import HELPS, HURTS, NO_CLEAR_EFFECT, paired_difference, paired_rows, verdict
+import numpy as np
+from scipy import stats
+
+from eelib.experiments.statistics import (
+    EXACT_UP_TO,
+    HELPS,
+    HURTS,
+    NO_CLEAR_EFFECT,
+    paired_difference,
+    paired_rows,
+    verdict,
+    wilcoxon_p,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -31,6 +43,19 @@ def test_wilcoxon_p_value_is_exact_for_small_samples() -> None:
     assert paired_difference([1, 2, 3, 4, 5], [0, 0, 0, 0, 0]).p_value == pytest.approx(2 / 32)
     # Ten of them: 2/1024.
     assert paired_difference(list(range(1, 11)), [0] * 10).p_value == pytest.approx(2 / 1024)
+
+
+def test_wilcoxon_p_agrees_with_scipy_with_ties_and_zeros() -> None:
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        n = int(rng.integers(2, 11))
+        differences = np.round(rng.normal(0.3, 1.0, n), int(rng.integers(0, 2)))  # rounding makes ties
+        if rng.random() < 0.3:
+            differences[:2] = 0.0
+        if differences.any():
+            assert wilcoxon_p(differences) == pytest.approx(stats.wilcoxon(differences).pvalue)
+    many = rng.normal(0.2, 1.0, EXACT_UP_TO + 4)
+    assert wilcoxon_p(many) == pytest.approx(stats.wilcoxon(many).pvalue)
 
 
 def test_all_equal_runs_have_no_effect_and_p_one() -> None:

@@ -182,7 +182,8 @@ def hard_anchor_share(embeddings_of: Callable[[Tensor], Tensor], y: Tensor, *, c
     ----------
     embeddings_of : callable
         Maps a tensor of sample indices to their embeddings, e.g.
-        ``lambda index: embed(model, x_train[index])``.
+        ``lambda index: embed(model, x_train[index])``; it is called once, for the
+        samples of all the batches.
     y : Tensor
         Labels of the training samples.
     classes_per_batch, samples_per_class : int
@@ -191,15 +192,15 @@ def hard_anchor_share(embeddings_of: Callable[[Tensor], Tensor], y: Tensor, *, c
     seed : int, default 0
     """
     sampler = PKSampler(y, classes_per_batch, samples_per_class, seed=seed)
+    drawn: list[Tensor] = []
+    while len(drawn) < batches:  # successive epochs of the sampler
+        drawn += [torch.tensor(batch) for batch in sampler][: batches - len(drawn)]
+    seen = torch.cat(drawn).unique()  # sorted: each sample is embedded once
+    embeddings = embeddings_of(seen)
     violating, anchors = 0, 0
-    batch_iter = iter(sampler)
-    for _ in range(batches):
-        try:
-            index = torch.tensor(next(batch_iter))
-        except StopIteration:
-            batch_iter = iter(sampler)
-            index = torch.tensor(next(batch_iter))
-        pm = pair_matrices(embeddings_of(index), y[index], n_synthetic=0, normalize_synthetic=True,
+    for index in drawn:
+        rows = torch.searchsorted(seen, index)
+        pm = pair_matrices(embeddings[rows], y[index], n_synthetic=0, normalize_synthetic=True,
                            measure="squared_distance")
         distances = euclidean_from_squared(pm.positive)
         hard = batch_hard(pm, distances, distances)

@@ -269,5 +269,5 @@ def execute(run: Run, *, spec: DataSpec | None = None, data: DataSplit | None = 
     return result
 
 
-__all__ = ["DATASETS", "METHODS", "METHOD_BY_NAME", "METRICS", "OCCLUSION_AREAS", "VARIANTS", "DataSpec",
+__all__ = ["DATASETS", "GENERATOR_HIDDEN", "METHODS", "METHOD_BY_NAME", "METRICS", "OCCLUSION_AREAS", "VARIANTS", "DataSpec",
            "Method", "Run", "RunResult", "execute", "load_split", "make_model"]

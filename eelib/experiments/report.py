@@ -18,10 +18,19 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
-import seaborn as sns
 
 from eelib.course.style import apply_course_style, class_color
-from eelib.experiments.protocol import DATASETS, METHODS, OCCLUSION_AREAS, VARIANTS
+from eelib.experiments.generators import TripletGenerator
+from eelib.experiments.models import count_parameters
+from eelib.experiments.protocol import (
+    DATASETS,
+    GENERATOR_HIDDEN,
+    METHODS,
+    OCCLUSION_AREAS,
+    VARIANTS,
+    load_split,
+    make_model,
+)
 from eelib.experiments.statistics import HELPS, HURTS, NO_CLEAR_EFFECT, VERDICT_RULE, paired_difference, verdict
 from eelib.experiments.tables import NO_EE, WITH_EE, Tables, read_csv
 
@@ -146,6 +155,21 @@ def verdict_sentences(tables: Tables, metric: str = PRIMARY) -> str:
     return "\n".join(lines)
 
 
+def loss_sentences(tables: Tables, metric: str = PRIMARY) -> str:
+    """One sentence per loss: on which data sets EE (n = 2) helps, hurts, or has no clear effect."""
+    by_loss: dict[str, dict[str, list[str]]] = {}
+    for dataset, by_verdict in verdict_counts(tables, metric).items():
+        for word, losses in by_verdict.items():
+            for loss in losses:
+                by_loss.setdefault(loss, {HELPS: [], HURTS: [], NO_CLEAR_EFFECT: []})[word].append(dataset)
+    phrases = {HELPS: "helps on", HURTS: "hurts on", NO_CLEAR_EFFECT: "has no clear effect on"}
+    lines = []
+    for loss in _losses(tables.paired):
+        parts = [f"{phrases[word]} {', '.join(datasets)}" for word, datasets in by_loss[loss].items() if datasets]
+        lines.append(f"- **{loss}**: EE {'; '.join(parts)}.")
+    return "\n".join(lines)
+
+
 def other_metrics_table(tables: Tables, metrics: Sequence[str] = ("nmi", "f1", "map@r")) -> str:
     """Markdown: Δ and verdict of EE (n = 2) on the clustering metrics and MAP@R."""
     rows = []
@@ -164,7 +188,7 @@ def verdict_section(tables: Tables) -> str:
         "## Does EE help? Paired differences over seeds",
         f"**The rule.** {VERDICT_RULE} Seeds pair the runs: the same data, initialisation and batch "
         "order with and without EE. The p-value (Wilcoxon signed-rank) is reported beside the interval.",
-        verdict_sentences(tables),
+        "By data set:", verdict_sentences(tables), "By loss:", loss_sentences(tables),
         "Recall@1 on the unseen classes, EE (n = 2) − without EE, in points:",
         verdict_table(tables),
         "The same comparison on clustering (NMI, F1) and MAP@R:",
@@ -291,15 +315,19 @@ def generator_section(tables: Tables, summary: dict) -> str:
         values = [r["train_seconds"] for r in _select(tables.training, loss="Triplet†", **match)
                   if r["dataset"] in {x["dataset"] for x in tables.ablations_per_seed}]
         seconds[key] = pystats.fmean(values) if values else float("nan")
-    cost = ""
+    dataset = tables.ablations_per_seed[0]["dataset"]
+    spec = DATASETS[dataset]
+    model = count_parameters(make_model(spec, len(load_split(dataset, 0).x_train[0])))
+    generator = count_parameters(TripletGenerator(spec.embedding_dim, hidden=GENERATOR_HIDDEN))
+    cost = (f" Cost: in these runs the generator has {generator:,} parameters next to the model's {model:,}, and a "
+            f"training run took {seconds[variant]:.1f} s against {seconds[NO_EE]:.1f} s without EE and "
+            f"{seconds[WITH_EE]:.1f} s with EE (mean wall time over seeds, on the machine as loaded during the run)")
     if steps:
         base = steps["triplet"]["ms"]
-        cost = (f" Cost: a training step takes ×{steps['EE']['ms'] / base:.2f} (EE) and "
-                f"×{steps['generator']['ms'] / base:.2f} (generator) the time of a plain triplet step, and the "
-                f"generator adds {steps['generator']['parameters'] - steps['triplet']['parameters']:,} parameters "
-                f"to the model's {steps['triplet']['parameters']:,} (timing table); whole training runs took "
-                f"{seconds[NO_EE]:.1f} s without EE, {seconds[WITH_EE]:.1f} s with EE and {seconds[variant]:.1f} s "
-                "with the generator (mean over seeds).")
+        cost += (f"; in the timing table (a 128-d model and a 512-wide generator) a training step takes "
+                 f"×{steps['EE']['ms'] / base:.2f} (EE) and ×{steps['generator']['ms'] / base:.2f} (generator) the "
+                 "time of a plain triplet step")
+    cost += "."
     return "\n\n".join([
         "## A DAML-style generator: accuracy next to cost",
         "Variant: " + VARIANTS[variant] + " — written to be timed and trained next to EE, not a reproduction "
@@ -352,7 +380,7 @@ def share_section(tables: Tables, summary: dict) -> str:
                         "Chance baselines: the share of HNPM's candidate pairs (an expanded set against the "
                         "other classes' points) that have a synthetic end, and the share of hardest pairs with "
                         "a synthetic end when the embeddings are random unit vectors (same batch layout and "
-                        "dimension, 200 batches).",
+                        "dimension, averaged over random batches).",
                         sentence, table, "![synthetic share](synthetic_share.png)"])
 
 
@@ -424,8 +452,11 @@ def labels_section(tables: Tables) -> str:
                 f"retrieve their inherited class at R@1 {ee['synthetic']:.1f} % against {ee['original']:.1f} % for "
                 f"the originals in the EE model ({describe(ee)}), so their labels are right; but the model trained "
                 f"without EE shows the same advantage ({plain['synthetic']:.1f} % vs {plain['original']:.1f} %, "
-                f"{describe(plain)}), and the EE model's advantage differs from it by {describe(gap)} — "
-                f"{'the advantage comes from averaging two samples of a class, not from training with EE' if verdict(gap['ci_low'], gap['ci_high']) != HELPS else 'training with EE adds to what averaging alone gives'}.")
+                f"{describe(plain)}), and the EE model's advantage differs from it by {describe(gap)}: "
+                + ("training with EE adds to what averaging alone gives."
+                   if verdict(gap["ci_low"], gap["ci_high"]) == HELPS else
+                   "the advantage comes from averaging two samples of a class; training with EE adds no clear "
+                   "advantage to it."))
     table = _markdown_table(["data set", "model", "original queries", "synthetic queries", "synthetic − original"],
                             [[r["dataset"], "Triplet†" if r["model"] == 0 else "EE + Triplet†", f"{r['original']:.1f}",
                               f"{r['synthetic']:.1f}", f"{r['delta']:+.2f} ({_ci(r)})"] for r in rows
@@ -479,7 +510,8 @@ def occlusion_section(tables: Tables) -> str:
         "## Robustness to occlusion",
         "The test images get a blank square covering a share of their area (the same squares for both "
         "models of a seed); the table compares how much Recall@1 each model loses (points; positive Δ: EE "
-        "loses less). All areas are in `occlusion.csv` and the figure; the table shows the largest.",
+        "loses less). A model that starts lower has less to lose: read the Δ here next to the clean Δ of "
+        "the verdict table. All areas are in `occlusion.csv` and the figure; the table shows the largest.",
         f"**Verdict (occluded area {100 * largest:.0f} %).** " + sentence,
         table, "![occlusion](occlusion.png)"])
 
@@ -511,6 +543,14 @@ def timing_section(summary: dict, folder: Path) -> str:
 # --- figures ---------------------------------------------------------------------------------
 
 
+def _seaborn():
+    """seaborn, imported only when a figure is drawn: importing it also imports ipywidgets when that is
+    installed, which the runner must not load (tests/test_layers.py)."""
+    import seaborn
+
+    return seaborn
+
+
 def _interval(ax, y: float, row: dict, colour: str) -> None:
     ax.errorbar(row["delta"], y, xerr=[[row["delta"] - row["ci_low"]], [row["ci_high"] - row["delta"]]],
                 fmt="D", color=colour, markersize=6, capsize=4, lw=2, zorder=3)
@@ -531,7 +571,7 @@ def paired_differences_figure(tables: Tables, out: Path, metric: str = PRIMARY) 
                 if r["loss"] == loss and r["n_synthetic"] == 2:
                     points["loss"].append(loss)
                     points["difference"].append(r[metric] - base[r["seed"]])
-        sns.stripplot(data=points, x="difference", y="loss", order=losses, ax=ax, color="0.55", size=4, jitter=0.15)
+        _seaborn().stripplot(data=points, x="difference", y="loss", order=losses, ax=ax, color="0.55", size=4, jitter=0.15)
         for y, loss in enumerate(losses):
             row = _one(tables.paired, dataset=dataset, loss=loss, n_synthetic=2, metric=metric)
             if row is not None:
@@ -584,14 +624,15 @@ def synthetic_share_figure(tables: Tables, summary: dict, out: Path) -> None:
         rows = _select(tables.synthetic_share, dataset=dataset, n_synthetic=2)
         data = {"epoch": [r["epoch"] for r in rows], "share": [r["share"] for r in rows],
                 "loss": [r["loss"] for r in rows]}
-        sns.lineplot(data=data, x="epoch", y="share", hue="loss", hue_order=_losses(rows), errorbar=("ci", 95), ax=ax,
-                     legend=ax is axes[0][0])
+        _seaborn().lineplot(data=data, x="epoch", y="share", hue="loss", hue_order=_losses(rows), errorbar=("ci", 95), ax=ax,
+                     legend=ax is axes[0][-1])
         for loss in _losses(rows):
             ax.axhline(baselines[f"{dataset}/{loss}"]["random"], color="0.3", ls=":", lw=1)
         ax.axhline(baselines[f"{dataset}/{_losses(rows)[0]}"]["candidates"], color="0.3", ls="--", lw=1)
         ax.set(title=dataset, ylim=(0, 1), ylabel="share of hardest negatives\nwith a synthetic end")
-    axes[0][0].text(0.02, 0.03, "dashed: candidate pairs; dotted: random unit vectors", transform=axes[0][0].transAxes,
-                    fontsize=7)
+    _seaborn().move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    fig.suptitle("EE (n = 2), mean and 95 % CI over seeds; dashed: candidate pairs with a synthetic end, "
+                 "dotted: random unit vectors", fontsize=9)
     fig.tight_layout()
     fig.savefig(out / "synthetic_share.png", dpi=80)
     plt.close(fig)
@@ -623,7 +664,7 @@ def heatmaps_figure(tables: Tables, matrices: dict, out: Path) -> None:
         rows = _select(tables.heatmaps, dataset=dataset, measured_with=measured_with)
         data = {"epoch": [r["epoch"] for r in rows], "distance": [r["mean_negative_distance"] for r in rows],
                 "model": [names[r["n_synthetic"]] for r in rows]}
-        sns.lineplot(data=data, x="epoch", y="distance", hue="model", errorbar=("ci", 95), marker="o", ax=ax,
+        _seaborn().lineplot(data=data, x="epoch", y="distance", hue="model", errorbar=("ci", 95), marker="o", ax=ax,
                      legend=ax is axes[0])
         ax.set(title=f"measured {measured[measured_with]}", ylabel="mean hardest negative distance\nbetween classes")
     fig.suptitle(f"{dataset}: mean over class pairs, mean and 95 % CI over seeds")
@@ -655,7 +696,7 @@ def occlusion_figure(tables: Tables, out: Path) -> None:
         rows = _select(tables.occlusion, dataset=dataset, loss="Triplet†")
         data = {"area (%)": [100 * r["area"] for r in rows], "R@1": [r["recall@1"] for r in rows],
                 "model": ["EE + Triplet†" if r["n_synthetic"] else "Triplet†" for r in rows]}
-        sns.lineplot(data=data, x="area (%)", y="R@1", hue="model", errorbar=("ci", 95), marker="o", ax=ax)
+        _seaborn().lineplot(data=data, x="area (%)", y="R@1", hue="model", errorbar=("ci", 95), marker="o", ax=ax)
         ax.set(title=f"{dataset}: occluded test images", xticks=[100 * a for a in OCCLUSION_AREAS])
     fig.tight_layout()
     fig.savefig(out / "occlusion.png", dpi=80)
@@ -723,5 +764,5 @@ def rewrite_report(folder: Path) -> None:
     write_report(folder, tables, summary, matrices)
 
 
-__all__ = ["PRIMARY", "describe", "load", "results_markdown", "rewrite_report", "sections", "split_figures", "verdict_counts", "verdict_section",
+__all__ = ["PRIMARY", "describe", "load", "results_markdown", "rewrite_report", "loss_sentences", "sections", "split_figures", "verdict_counts", "verdict_section",
            "verdict_table", "write_report"]

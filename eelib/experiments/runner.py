@@ -37,7 +37,7 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from multiprocessing import get_context
 from pathlib import Path
@@ -95,12 +95,14 @@ class Config:
     weight_decay: float = 0.0
     device: str = "cpu"
     timing_steps: int = 30
+    memory_n_values: tuple[int, ...] = (0, 2, 4, 8)
+    baseline_batches: int = 200  # random batches behind the chance baseline of the synthetic share
     umap: bool = True
 
     @classmethod
     def quick(cls) -> Config:
         return cls(seeds=2, datasets=("latent",), analysis_dataset="latent", n_values=(0, 2), epochs=2,
-                   timing_steps=3, umap=False)
+                   timing_steps=3, memory_n_values=(0, 2), baseline_batches=20, umap=False)
 
 
 @dataclass
@@ -110,7 +112,6 @@ class Execution:
     workers: int = 1
     threads: int = 1
     progress: bool = True
-    stats: dict = field(default_factory=dict)
 
 
 # --- planning and executing the runs -------------------------------------------------------
@@ -142,6 +143,17 @@ def plan(config: Config) -> list[Run]:
     return runs
 
 
+@contextmanager
+def torch_threads(threads: int):
+    """Run a block with ``threads`` torch threads, restoring the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
@@ -154,14 +166,10 @@ def execute_all(runs: Sequence[Run], execution: Execution) -> list[RunResult]:
     results = []
     try:
         if execution.workers == 1:
-            previous = torch.get_num_threads()
-            torch.set_num_threads(execution.threads)
-            try:
+            with torch_threads(execution.threads):
                 for run in order:
                     results.append(execute(run))
                     bar.update()
-            finally:
-                torch.set_num_threads(previous)
         else:
             with ProcessPoolExecutor(execution.workers, mp_context=get_context("spawn"), initializer=_init_worker,
                                      initargs=(execution.threads,)) as pool:
@@ -182,7 +190,7 @@ def execute_all(runs: Sequence[Run], execution: Execution) -> list[RunResult]:
 # --- one offline experiment ------------------------------------------------------------------
 
 
-def share_baselines(results: Sequence[RunResult]) -> dict:
+def share_baselines(results: Sequence[RunResult], batches: int = 200) -> dict:
     """Chance baselines of the synthetic share for every (data set, loss) trained with EE, n = 2."""
     out, cache = {}, {}
     for result in results:
@@ -194,7 +202,7 @@ def share_baselines(results: Sequence[RunResult]) -> dict:
         if layout not in cache:
             labels = torch.arange(layout[0]).repeat_interleave(k)
             cache[layout] = {"candidates": round(candidate_synthetic_share(labels, 2), 6),
-                             "random": round(random_synthetic_share(*layout[:2], 2, layout[2]), 6)}
+                             "random": round(random_synthetic_share(*layout[:2], 2, layout[2], batches=batches), 6)}
         out[f"{run.dataset}/{run.method}"] = cache[layout]
     return out
 
@@ -262,10 +270,10 @@ def run_offline(config: Config, out: Path, execution: Execution | None = None, *
                 "workers": execution.workers, "threads": execution.threads, "load_before": load_before,
                 "load_after": _load(), "cpus": os.cpu_count(), "python": platform.python_version(),
                 "torch": torch.__version__, "machine": platform.machine()},
-        "synthetic_share_baselines": share_baselines(results),
+        "synthetic_share_baselines": share_baselines(results, config.baseline_batches),
         "timing": timing_table(out, steps=config.timing_steps, threads=execution.threads),
     }
-    memory_table(out)
+    memory_table(out, n_values=config.memory_n_values)
     (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     write_report(out, tables, summary, matrices)
     if config.umap and any(r.embeddings is not None for r in results):
@@ -300,7 +308,8 @@ def run_benchmark(name: str, data_dir: Path, config: Config, out: Path, *, model
                 weight_decay=config.weight_decay, device=config.device)
             for method in config.methods for n in (0, 2) for seed in range(config.seeds)]
     bar = tqdm(runs, desc="training runs", unit="run", disable=not execution.progress)
-    results = [execute(run, spec=spec, data=data, model_factory=model_factory) for run in bar]
+    with torch_threads(execution.threads):
+        results = [execute(run, spec=spec, data=data, model_factory=model_factory) for run in bar]
     tables = Tables.from_runs(results)
     tables.write(out)
     (out / "results.md").write_text(verdict_section(tables) + "\n", encoding="utf-8")

@@ -12,7 +12,8 @@ For the differences ``d_s = with_s − without_s`` over ``S`` seeds this module 
 * ``ci_low``, ``ci_high``: the 95 % confidence interval of the mean difference, from the
   t distribution with ``S − 1`` degrees of freedom (``mean ± t · sd / √S``);
 * ``p_value``: the two-sided Wilcoxon signed-rank test of "the differences are centred on
-  zero" (exact for small ``S`` without ties; 1.0 when every difference is zero);
+  zero" (:func:`wilcoxon_p`: zero differences dropped, exact over all sign patterns, ties
+  included, for up to :data:`EXACT_UP_TO` non-zero differences; 1.0 when every difference is zero);
 * ``wins``: in how many seeds the first run scored strictly higher.
 
 The verdict is decided by the interval alone (:data:`VERDICT_RULE`, :func:`verdict`); the
@@ -26,6 +27,7 @@ import statistics as pystats
 from collections.abc import Iterable, Mapping, Sequence
 from typing import NamedTuple
 
+import numpy as np
 from scipy import stats
 
 #: Confidence level of every interval.
@@ -39,6 +41,9 @@ VERDICT_RULE = (
 )
 
 HELPS, HURTS, NO_CLEAR_EFFECT = "helps", "hurts", "no clear effect"
+
+#: Up to this many non-zero differences the Wilcoxon p-value enumerates every sign pattern.
+EXACT_UP_TO = 16
 
 
 class PairedDifference(NamedTuple):
@@ -67,6 +72,35 @@ def verdict(ci_low: float, ci_high: float) -> str:
     if ci_high < 0:
         return HURTS
     return NO_CLEAR_EFFECT
+
+
+def wilcoxon_p(differences: Sequence[float]) -> float:
+    """Two-sided p-value of the Wilcoxon signed-rank test, exact under ties.
+
+    Zero differences are dropped (Wilcoxon's convention); the others are ranked by their
+    absolute value (ties get their average rank) and the statistic is the sum of the ranks
+    of the positive ones. Under the null hypothesis every sign pattern is equally likely, so
+    up to :data:`EXACT_UP_TO` differences the p-value is counted over all ``2ⁿ`` patterns:
+    ``min(1, 2 · min(P(T ≥ t), P(T ≤ t)))``. This is what :func:`scipy.stats.wilcoxon`
+    returns by default, which reaches it by a slower permutation test when there are ties
+    or zeros; beyond that size it is scipy's normal approximation.
+
+    >>> wilcoxon_p([1.0, 2.0, 3.0, 4.0, 5.0])  # two of 32 sign patterns are as extreme
+    0.0625
+    """
+    values = np.asarray(differences, dtype=float)
+    values = values[values != 0]
+    n = len(values)
+    if n == 0:
+        return 1.0
+    if n > EXACT_UP_TO:
+        return float(stats.wilcoxon(values).pvalue)
+    ranks = stats.rankdata(np.abs(values))
+    observed = ranks[values > 0].sum()
+    patterns = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+    null = patterns @ ranks  # rank sums are multiples of 1/2: exact in floating point
+    greater, less = np.mean(null >= observed), np.mean(null <= observed)
+    return float(min(1.0, 2 * min(greater, less)))
 
 
 def paired_difference(treatment: Sequence[float], baseline: Sequence[float]) -> PairedDifference:
@@ -98,11 +132,7 @@ def paired_difference(treatment: Sequence[float], baseline: Sequence[float]) -> 
     n = len(differences)
     mean = pystats.fmean(differences)
     half_width = float(stats.t.ppf(0.5 + CONFIDENCE / 2, n - 1) * pystats.stdev(differences) / math.sqrt(n))
-    if all(d == 0 for d in differences):
-        p_value = 1.0
-    else:
-        p_value = float(stats.wilcoxon(differences, zero_method="wilcox", alternative="two-sided").pvalue)
-    return PairedDifference(mean, mean - half_width, mean + half_width, p_value, n,
+    return PairedDifference(mean, mean - half_width, mean + half_width, wilcoxon_p(differences), n,
                             sum(d > 0 for d in differences))
 
 
@@ -154,5 +184,5 @@ def paired_rows(per_seed: Iterable[Mapping], metrics: Sequence[str], *, keys: Se
     return out
 
 
-__all__ = ["CONFIDENCE", "HELPS", "HURTS", "NO_CLEAR_EFFECT", "PairedDifference", "VERDICT_RULE",
-           "paired_difference", "paired_rows", "verdict"]
+__all__ = ["CONFIDENCE", "EXACT_UP_TO", "HELPS", "HURTS", "NO_CLEAR_EFFECT", "PairedDifference", "VERDICT_RULE",
+           "paired_difference", "paired_rows", "verdict", "wilcoxon_p"]
