@@ -1,8 +1,7 @@
-"""`python -m eelib.experiments`: the quick offline run and the real-benchmark path."""
+"""`python -m eelib.experiments`: argument checks, safe output, a quick offline run, the benchmark path."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,8 +11,14 @@ import pytest
 import torch
 from PIL import Image
 
-from eelib.analysis import class_distance_matrix
-from eelib.experiments.runner import Config, main, parse_args
+from eelib.experiments import runner
+from eelib.experiments.protocol import METRICS, Run, RunResult
+from eelib.experiments.report import results_markdown
+from eelib.experiments import committed_results
+from eelib.experiments.runner import Config, main, parse_args, plan
+from eelib.experiments.tables import Tables, ablation_paired, main_paired
+
+RESULTS_DIR = Path(str(committed_results()))
 
 pytestmark = pytest.mark.unit
 
@@ -28,40 +33,125 @@ def _restore_torch_threads():
     torch.set_num_threads(threads)
 
 
+def _error(capsys, argv) -> str:
+    with pytest.raises(SystemExit) as exit_info:
+        parse_args(argv)
+    assert exit_info.value.code == 2
+    return capsys.readouterr().err
+
+
 def test_help_describes_the_protocol() -> None:
-    result = subprocess.run([sys.executable, "-m", "eelib.experiments", "--help"], capture_output=True, text=True, cwd=ROOT)
+    result = subprocess.run([sys.executable, "-m", "eelib.experiments", "--help"], capture_output=True, text=True,
+                            cwd=ROOT)
     assert result.returncode == 0
-    for flag in ("--quick", "--seeds", "--data-dir", "--dataset", "--device", "--model", "--lr", "--weight-decay"):
+    for flag in ("--quick", "--seeds", "--force", "--workers", "--data-dir", "--device", "--lr", "--weight-decay"):
         assert flag in result.stdout
 
 
-def test_data_dir_needs_a_dataset_name() -> None:
-    with pytest.raises(SystemExit):
-        parse_args(["--data-dir", "somewhere"])
+@pytest.mark.parametrize("argv, message", [
+    (["--seeds", "0"], "--seeds: expected an integer >= 2, got 0"),
+    (["--seeds", "1"], "--seeds: expected an integer >= 2, got 1"),
+    (["--seeds", "two"], "expected an integer >= 2, got 'two'"),
+    (["--epochs", "0"], "--epochs"),
+    (["--lr", "0"], "--lr: expected a finite number > 0"),
+    (["--lr", "nan"], "--lr"),
+    (["--weight-decay", "-1"], "--weight-decay"),
+    (["--workers", "0"], "--workers"),
+    (["--n-values", "0", "40"], "at most 16"),
+    (["--classes-per-batch", "6", "--datasets", "latent", "digits"], "cannot fit digits: it has only 5 training"),
+    (["--classes-per-batch", "1"], "--classes-per-batch"),
+    (["--datasets", "latent", "--analysis-dataset", "digits"], "must be one of --datasets"),
+    (["--device", "toaster"], "not a torch device"),
+    (["--data-dir", "somewhere"], "--data-dir and --dataset go together"),
+    (["--data-dir", "/no/such/folder", "--dataset", "cub200"], "does not exist"),
+])
+def test_bad_arguments_are_argparse_errors(capsys, tmp_path, argv, message) -> None:
+    assert message in _error(capsys, [*argv, "--out", str(tmp_path / "new")])
 
 
-def test_quick_run_writes_the_table_and_figures(tmp_path: Path) -> None:
-    assert main(["--quick", "--datasets", "latent", "--out", str(tmp_path)]) == 0
-    for name in ("results.csv", "results.json", "results.md", "heatmaps.png", "recall_vs_n.png",
-                 "synthetic_share.png", "synthetic_labels.json", "synthetic_labels.png", "timing.md", "timing.json", "summary.json"):
-        assert (tmp_path / name).is_file(), name
-    rows = json.loads((tmp_path / "results.json").read_text())
-    assert [r["method"] for r in rows][:2] == ["Triplet", "EE + Triplet"] and len(rows) == 10
-    assert all(0 <= r["R@1"] <= 100 for r in rows)
-    table = (tmp_path / "results.md").read_text()
-    assert table.startswith("| Method | R@1 | R@2 | R@4 | R@8 | NMI | F1 |")
-    timing = json.loads((tmp_path / "timing.json").read_text())
-    assert timing["steps"][2]["parameters"] > timing["steps"][1]["parameters"] == timing["steps"][0]["parameters"]
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message shown when no GPU is visible")
+def test_cuda_without_a_gpu_fails_clearly(capsys, tmp_path) -> None:
+    assert "sees no CUDA GPU" in _error(capsys, ["--device", "cuda", "--out", str(tmp_path / "new")])
 
 
-def test_class_distance_matrix_by_hand() -> None:
-    x = torch.tensor([[0.0, 1.0], [0.0, -1.0], [1.0, 0.0], [0.8, 0.6]])
-    y = torch.tensor([0, 0, 1, 1])
-    plain = class_distance_matrix(x, y, 0)
-    assert torch.isclose(plain[0, 0], torch.tensor(2.0))  # the positive pair's distance
-    assert torch.isclose(plain[0, 1], (x[0] - x[3]).norm())
-    expanded = class_distance_matrix(x, y, 1)  # the midpoint of class 0 normalises to (0, ±1) or is ill-defined
-    assert expanded[0, 1] <= plain[0, 1] + 1e-6
+def test_existing_results_are_never_overwritten_without_force(capsys, tmp_path) -> None:
+    message = _error(capsys, ["--quick", "--out", str(RESULTS_DIR)])
+    assert "is the committed results" in message and "--force" in message
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "keep.txt").write_text("x")
+    assert "not empty" in _error(capsys, ["--out", str(tmp_path / "old")])
+    assert "is a file" in _error(capsys, ["--out", str(tmp_path / "old" / "keep.txt")])
+    assert parse_args(["--out", str(tmp_path / "old"), "--force"]).out == (tmp_path / "old").resolve()
+
+
+def test_the_default_output_is_a_new_folder(monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)
+    out = parse_args([]).out
+    assert out.parent == tmp_path / "experiment-runs" and not out.exists()
+
+
+def test_a_failed_run_leaves_the_old_folder_alone(monkeypatch, tmp_path) -> None:
+    old = tmp_path / "out"
+    old.mkdir()
+    (old / "keep.txt").write_text("x")
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(runner, "run_offline", fail)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        main(["--quick", "--out", str(old), "--force", "--no-progress"])
+    assert [p.name for p in tmp_path.iterdir()] == ["out"] and (old / "keep.txt").read_text() == "x"
+
+
+def test_the_full_plan_pairs_every_run() -> None:
+    runs = plan(Config())
+    assert len({r for r in runs}) == len(runs)
+    by_key = {}
+    for r in runs:
+        by_key.setdefault((r.dataset, r.method, r.variant, r.n_synthetic), set()).add(r.seed)
+    assert all(seeds == set(range(10)) for seeds in by_key.values())
+    for dataset in Config().datasets:
+        for method in Config().methods:
+            assert (dataset, method, "", 0) in by_key and (dataset, method, "", 2) in by_key
+    assert {n for (d, m, v, n) in by_key if d == "latent-240" and m == "Triplet†" and not v} == {0, 1, 2, 4, 8}
+
+
+def test_quick_run_writes_tables_that_agree_with_their_recomputation(tmp_path) -> None:
+    out = tmp_path / "run"
+    assert main(["--quick", "--methods", "Triplet†", "--datasets", "latent", "digits", "--analysis-dataset",
+                 "latent", "--out", str(out), "--no-progress", "--workers", "1"]) == 0
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary folder left behind
+    for name in ("per_seed.csv", "paired.csv", "ablations_paired.csv", "training.csv", "synthetic_share.csv",
+                 "heatmaps.csv", "synthetic_labels.csv", "occlusion.csv", "memory.csv", "timing.md", "summary.json",
+                 "results.md", "paired_differences.png", "heatmaps.png", "synthetic_share.png", "occlusion.png"):
+        assert (out / name).is_file(), name
+    tables = Tables.read(out)
+    assert {(r["dataset"], r["n_synthetic"]) for r in tables.per_seed} == {("latent", 0), ("latent", 2),
+                                                                          ("digits", 0), ("digits", 2)}
+    assert tables.paired == main_paired(tables.per_seed)
+    assert tables.ablations_paired == ablation_paired(tables.per_seed, tables.ablations_per_seed)
+    assert {r["variant"] for r in tables.ablations_per_seed} == {"not normalised", "without HNPM", "generator"}
+    assert {r["dataset"] for r in tables.occlusion} == {"digits"}  # image data sets only
+    summary = runner.json.loads((out / "summary.json").read_text())
+    assert (out / "results.md").read_text() == results_markdown(tables, summary, out)
+
+
+def _result(dataset: str, loss: str, n: int, seed: int, recall: float, variant: str = "") -> RunResult:
+    metrics = dict.fromkeys(METRICS, 50.0) | {"recall@1": recall}
+    return RunResult(Run(dataset, loss, n, seed, 1, 2, variant=variant), metrics, 0.1, 0.5, 1.0)
+
+
+def test_tables_pair_runs_by_seed_and_round_trip_through_csv(tmp_path) -> None:
+    results = [_result("d", "MS", n, s, 60.0 + s + (2.0 + s if n else 0.0)) for n in (0, 2) for s in range(3)]
+    results += [_result("d", "MS", 2, s, 60.0 + s - 1.0, "not normalised") for s in range(3)]
+    tables = Tables.from_runs(results[::-1])
+    row = next(r for r in tables.paired if r["metric"] == "recall@1")
+    assert (row["delta"], row["wins"], row["n_seeds"]) == (3.0, 3, 3)  # differences 2, 3, 4
+    ablation = next(r for r in tables.ablations_paired if r["metric"] == "recall@1" and r["baseline"] == "no EE")
+    assert ablation["delta"] == -1.0 and ablation["wins"] == 0
+    tables.write(tmp_path)
+    assert Tables.read(tmp_path) == tables
 
 
 def _fake_cub(root: Path, classes=(1, 2, 3, 4, 101, 102, 103, 104), per_class: int = 4) -> Path:
@@ -85,16 +175,21 @@ def test_real_benchmark_path_on_a_fake_cub_folder(tmp_path: Path) -> None:
     root = _fake_cub(tmp_path / "data")
     out = tmp_path / "out"
     assert main(["--data-dir", str(root), "--dataset", "cub200", "--model", "small-cnn", "--image-size", "16",
-                 "--seeds", "1", "--epochs", "1", "--out", str(out)]) == 0
-    rows = json.loads((out / "results_cub200.json").read_text())
-    assert len(rows) == 10 and all(0 <= r["R@1"] <= 100 for r in rows)
+                 "--seeds", "2", "--epochs", "1", "--methods", "Triplet†", "--out", str(out), "--no-progress"]) == 0
+    tables = Tables.read(out)
+    assert len(tables.per_seed) == 4 and all(0 <= r["recall@1"] <= 100 for r in tables.per_seed)
+    assert tables.paired == main_paired(tables.per_seed)
+    assert "| cub200 | Triplet† |" in (out / "results.md").read_text()
 
 
-def test_missing_benchmark_folder_is_explained(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match="images.txt"):
-        main(["--data-dir", str(tmp_path), "--dataset", "cub200", "--out", str(tmp_path / "out")])
+def test_missing_benchmark_files_are_argument_errors(capsys, tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        main(["--data-dir", str(tmp_path), "--dataset", "cub200", "--out", str(tmp_path / "out"), "--no-progress"])
+    assert "images.txt" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_quick_config_is_smaller() -> None:
     quick, full = Config.quick(), Config()
-    assert quick.seeds < full.seeds and quick.epochs < full.epochs
+    assert quick.seeds < full.seeds and len(plan(quick)) < len(plan(full))
+    assert full.seeds >= 10

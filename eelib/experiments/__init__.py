@@ -12,12 +12,24 @@ models
     Small embedding networks and a pretrained image backbone.
 datasets
     Loaders for the CUB-200-2011, CARS196 and Stanford Online Products folders.
+glyphs
+    Characters rendered from matplotlib's fonts: an offline image data set of real material.
 generators
-    A minimal DAML-style generator baseline, to time EE against.
-timing
-    Timing helpers.
+    A minimal DAML-style generator baseline, to time and train EE against.
+protocol
+    What the experiments run: data sets, the paper's loss rows, EE's variants, one run.
+analyses
+    Measurements of the paper's analyses (chance baselines, synthetic labels, occlusion, …).
+statistics
+    Paired differences over seeds and the one verdict rule.
+tables
+    The tidy tables (``per_seed.csv``, ``paired.csv``, …), built, written, read and paired.
+report
+    ``results.md``, its verdict sentences and figures, generated from the tables.
+costs, memory, timing
+    Time and peak memory of EE against training without it and against a generator.
 runner
-    ``python -m eelib.experiments``: the paper's protocol offline, and on benchmark folders.
+    ``python -m eelib.experiments``: the paired grid offline, and on benchmark folders.
 training_heatmaps
     The short recorded training runs behind notebook 08's live heat maps.
 """

@@ -82,29 +82,59 @@ def generator_loss(anchor: Tensor, positive: Tensor, negative: Tensor, synthetic
     return (hard + reg_weight * stay + adv_weight * adversarial).mean()
 
 
+class GeneratorTripletLoss:
+    """Batch-hard triplet with a DAML-style generator: a loss for :func:`eelib.experiments.train.fit`.
+
+    Each call trains the generator one step on its own objective (:func:`generator_loss`,
+    on detached embeddings, with its own optimiser) and returns the metric's loss: batch-hard
+    triplet on the real batch plus a triplet term with the synthetic negatives (detached)
+    in place of the real ones. The two updates touch disjoint parameters, so the order of
+    the steps does not matter.
+
+    Parameters
+    ----------
+    generator : TripletGenerator
+    optimizer : torch.optim.Optimizer
+        The generator's optimiser.
+    margin : float, default 0.2
+
+    Attributes
+    ----------
+    last_generator_loss : float
+        The generator's objective at the last call.
+    """
+
+    def __init__(self, generator: TripletGenerator, optimizer: torch.optim.Optimizer, margin: float = 0.2) -> None:
+        self.generator, self.optimizer, self.margin = generator, optimizer, margin
+        self.last_generator_loss = float("nan")
+
+    def __call__(self, embeddings: Tensor, labels: Tensor, *, n_synthetic: int = 0,
+                 normalize_synthetic: bool = True) -> Tensor:
+        if n_synthetic:
+            raise ValueError("the generator baseline does not combine with EE; use n_synthetic=0")
+        anchors, positives, negatives = hardest_triplets(embeddings.detach(), labels)
+        a, p, n = embeddings[anchors], embeddings[positives], embeddings[negatives]
+        synthetic = self.generator(a.detach(), p.detach(), n.detach())
+        gen = generator_loss(a.detach(), p.detach(), n.detach(), synthetic, self.margin)
+        self.optimizer.zero_grad()
+        gen.backward()
+        self.optimizer.step()
+        self.last_generator_loss = float(gen.detach())
+        real = triplet_loss(embeddings, labels, margin=self.margin, mining="hardest")
+        fake = torch.relu((a - p).norm(dim=1) - (a - synthetic.detach()).norm(dim=1) + self.margin).mean()
+        return real + fake
+
+
 def generator_training_step(model: nn.Module, generator: TripletGenerator, model_optimizer: torch.optim.Optimizer,
                             generator_optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor,
                             margin: float = 0.2) -> tuple[float, float]:
-    """One step of metric + generator training; returns (metric loss, generator loss).
-
-    The metric is trained with batch-hard triplet on the real batch plus a triplet loss on
-    the synthetic negatives; then the generator is trained on its own objective.
-    """
-    embeddings = model(x)
-    anchors, positives, negatives = hardest_triplets(embeddings.detach(), y)
-    a, p, n = embeddings[anchors], embeddings[positives], embeddings[negatives]
-    synthetic = generator(a.detach(), p.detach(), n.detach())
-    real = triplet_loss(embeddings, y, margin=margin, mining="hardest")
-    fake = torch.relu((a - p).norm(dim=1) - (a - synthetic.detach()).norm(dim=1) + margin).mean()
-    metric = real + fake
+    """One step of metric + generator training (:class:`GeneratorTripletLoss`); returns both losses."""
+    loss = GeneratorTripletLoss(generator, generator_optimizer, margin)
+    metric = loss(model(x), y)
     model_optimizer.zero_grad()
     metric.backward()
     model_optimizer.step()
-    gen = generator_loss(a.detach(), p.detach(), n.detach(), synthetic, margin)
-    generator_optimizer.zero_grad()
-    gen.backward()
-    generator_optimizer.step()
-    return float(metric.detach()), float(gen.detach())
+    return float(metric.detach()), loss.last_generator_loss
 
 
 def ee_training_step(model: nn.Module, optimizer: torch.optim.Optimizer, x: Tensor, y: Tensor,
@@ -166,6 +196,7 @@ def time_training_steps(model_factory, x: Tensor, y: Tensor, *, steps: int = 30,
 
 
 __all__ = [
+    "GeneratorTripletLoss",
     "StepTiming",
     "TripletGenerator",
     "ee_training_step",

@@ -1,67 +1,57 @@
-"""The paper's experiments at laptop scale: ``python -m eelib.experiments --help``.
+"""The paper's experiments at laptop scale, with paired statistics: ``python -m eelib.experiments --help``.
 
 Protocol (Ko & Gu 2020 §4; docs/paper.md §4.1): train on the first half of the classes,
-evaluate retrieval and clustering on the unseen second half (Recall@K, NMI, F1), each loss
-without and with EE (n = 2), over several seeds, reported as mean ± std. Offline data sets:
-``latent`` (:func:`eelib.data.make_latent_classes`, 40 classes) and ``digits``
-(scikit-learn's digits, 0–4 vs 5–9). With ``--data-dir`` the same protocol runs on the
-real CUB-200-2011 / CARS196 / SOP folders with an image model (on a GPU: ``--device cuda``).
+evaluate retrieval and clustering on the unseen second half. Each of the paper's loss
+rows runs without and with EE (n = 2) over ≥ 10 seeds; within a seed both runs share the
+data, the initialisation and the batch order, so they are compared *pair by pair*
+(:mod:`eelib.experiments.statistics`, one verdict rule). Offline data sets
+(:mod:`eelib.experiments.protocol`): ``latent``, ``latent-240`` (many classes, few samples,
+trained until hard negatives run out), ``glyphs`` (characters rendered from matplotlib's
+fonts), ``digits`` (the negative control). On the analysis data set the runner also
+sweeps n and runs the paper's analyses: normalisation on/off, EE without HNPM, a
+DAML-style generator, the synthetic share of hardest negatives against chance, heat maps
+measured like with like, synthetic labels with a control, occlusion (image data sets),
+peak memory and time. With ``--data-dir`` the main grid runs on a real CUB-200-2011 /
+CARS196 / SOP folder with an image model.
 
-Outputs, in ``--out`` (default ``results/``): ``results.csv``, ``results.json``,
-``results.md`` (laid out like the paper's table), ``heatmaps.png``, ``recall_vs_n.png``,
-``synthetic_share.png``, ``synthetic_labels.json``/``.png``, ``timing.md``/``timing.json``,
-``umap.png`` (offline sets only).
+Outputs (a new folder; an existing one only with ``--force``, replaced atomically at the
+end): ``per_seed.csv``, ``paired.csv``, ``ablations_per_seed.csv``,
+``ablations_paired.csv``, ``training.csv``, ``synthetic_share.csv``, ``heatmaps.csv``,
+``synthetic_labels.csv``, ``occlusion.csv``, ``memory.csv``/``.md``,
+``timing.json``/``.md``, ``summary.json``, ``results.md`` (the account, generated from the
+tables) and the figures.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
-import statistics
+import math
+import os
+import platform
+import random
+import shutil
+import sys
+import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from multiprocessing import get_context
 from pathlib import Path
 
 import matplotlib
-import matplotlib.pyplot as plt
 import torch
-from torch import Tensor, nn
+from tqdm.auto import tqdm
 
-from eelib.analysis import class_distance_matrix
-from eelib.course.figures import plot_distance_heatmap
-from eelib.course.style import apply_course_style, class_color
-from eelib.data import DataSplit, PKSampler, load_digits_split, make_latent_classes, split_dataset
-from eelib.expansion import expand, synthetic_provenance
-from eelib.experiments.generators import time_training_steps
-from eelib.experiments.models import MLPEmbedder, SmallConvEmbedder, pretrained_backbone_embedder
-from eelib.experiments.timing import median_ms
-from eelib.experiments.train import embed, fit
-from eelib.losses import triplet_loss
-from eelib.metrics import evaluate_embeddings, recall_at_k
-
-
-@dataclass(frozen=True)
-class Method:
-    """One row group of the paper's table: a loss, its settings, and its batch shape."""
-
-    name: str
-    loss: str
-    kwargs: dict
-    samples_per_class: int = 4
-
-
-#: The paper's rows (Table 1): "Triplet" (all triplets), "Triplet†" (HPHN, batch-hard),
-#: N-pair, Lifted-Struct and MS; each is run without and with EE.
-METHODS = (
-    Method("Triplet", "triplet", {"margin": 0.2, "mining": "all"}),
-    Method("Triplet†", "triplet", {"margin": 0.2, "mining": "hardest"}),
-    Method("N-pair", "npair", {}, samples_per_class=2),
-    Method("Lifted-Struct", "lifted", {"margin": 1.0}),
-    Method("MS", "multi_similarity", {}),
-)
-METRICS = ("R@1", "R@2", "R@4", "R@8", "NMI", "F1")
+from eelib.experiments import committed_results
+from eelib.experiments.analyses import candidate_synthetic_share, random_synthetic_share
+from eelib.experiments.costs import memory_table, timing_table
+from eelib.experiments.protocol import DATASETS, METHOD_BY_NAME, METHODS, DataSpec, Run, RunResult, execute
+from eelib.experiments.report import verdict_section, write_report
+from eelib.experiments.tables import Tables
 
 #: The paper's Table 1 (%, docs/paper.md §4): Recall@1, NMI and F1 per data set.
 PAPER_TABLE = {
@@ -81,364 +71,433 @@ PAPER_TABLE = {
     "HDML (N-pair)": {"CUB": (53.7, 62.6, 31.6), "CARS": (79.1, 69.7, 41.6), "SOP": (68.7, 89.3, 32.2)},
 }
 
+#: The ablations: (variant, losses) run on the analysis data set with n = 2 (the generator: n = 0).
+ABLATIONS = (("not normalised", ("Triplet†", "MS")), ("without HNPM", ("Triplet†", "MS")), ("generator", ("Triplet†",)))
+
+#: The largest n the sweep accepts (the expanded batch grows as (1 + n/2)²).
+MAX_N = 16
+
 
 @dataclass(frozen=True)
 class Config:
-    """Sizes and optimiser settings of a run; ``quick`` shrinks everything for a live demo or a test."""
+    """What an offline experiment runs; :meth:`quick` is a reduced run for tests and demos."""
 
-    seeds: int = 3
-    epochs: int = 10
-    classes_per_batch: int = 8
+    seeds: int = 10
+    datasets: tuple[str, ...] = ("latent", "latent-240", "glyphs", "digits")
+    analysis_dataset: str | None = "latent-240"  # None: no n sweep and no analyses
+    methods: tuple[str, ...] = tuple(method.name for method in METHODS)
     n_values: tuple[int, ...] = (0, 1, 2, 4, 8)
-    timing_steps: int = 30
+    epochs: int | None = None  # None: each data set's own
+    classes_per_batch: int | None = None  # None: each data set's own
     lr: float = 1e-3
     weight_decay: float = 0.0
+    device: str = "cpu"
+    timing_steps: int = 30
+    memory_n_values: tuple[int, ...] = (0, 2, 4, 8)
+    baseline_batches: int = 200  # random batches behind the chance baseline of the synthetic share
+    umap: bool = True
 
     @classmethod
     def quick(cls) -> Config:
-        return cls(seeds=1, epochs=3, n_values=(0, 2), timing_steps=5)
+        return cls(seeds=2, datasets=("latent",), analysis_dataset="latent", n_values=(0, 2), epochs=2,
+                   timing_steps=3, memory_n_values=(0, 2), baseline_batches=20, umap=False)
 
 
-def offline_data(name: str) -> DataSplit:
-    """The offline data sets: ``latent`` or ``digits``."""
-    if name == "latent":
-        return split_dataset(*make_latent_classes(seed=0))
-    if name == "digits":
-        return load_digits_split()
-    raise ValueError(f"dataset must be 'latent' or 'digits' for offline runs, got {name!r}")
+@dataclass
+class Execution:
+    """How the runs are executed: worker processes, torch threads each, a progress bar."""
+
+    workers: int = 1
+    threads: int = 1
+    progress: bool = True
 
 
-def make_model(kind: str, in_dim: int, embedding_dim: int) -> nn.Module:
-    """An embedding model: ``mlp`` for vectors; ``small-cnn``, ``googlenet``, ``resnet18`` for images."""
-    if kind == "mlp":
-        return MLPEmbedder(in_dim, embedding_dim, hidden=(128,))
-    if kind == "small-cnn":
-        return SmallConvEmbedder(embedding_dim)
-    return pretrained_backbone_embedder(kind, embedding_dim)
+# --- planning and executing the runs -------------------------------------------------------
 
 
-def train_and_evaluate(data: DataSplit, method: Method, n_synthetic: int, seed: int, config: Config, *,
-                       model_kind: str = "mlp", embedding_dim: int = 32, device: str = "cpu"):
-    """Train one model and evaluate it on the unseen classes; returns (metrics, history, model)."""
-    torch.manual_seed(seed)
-    in_dim = data.x_train.shape[1] if isinstance(data.x_train, Tensor) else 0
-    model = make_model(model_kind, in_dim, embedding_dim)
-    classes_per_batch = min(config.classes_per_batch, int(torch.unique(data.y_train).numel()))
-    history = fit(model, data.x_train, data.y_train, loss=method.loss, loss_kwargs=method.kwargs,
-                  n_synthetic=n_synthetic, epochs=config.epochs, classes_per_batch=classes_per_batch,
-                  samples_per_class=method.samples_per_class, lr=config.lr, weight_decay=config.weight_decay,
-                  seed=seed, progress=False, device=device)
-    metrics = evaluate_embeddings(embed(model, data.x_test), data.y_test, seed=seed)
-    return metrics, history, model
+def plan(config: Config) -> list[Run]:
+    """Every run of an experiment: the main grid, the n sweep and the ablations."""
+    def run(dataset: str, method: str, n: int, seed: int, variant: str = "", **flags) -> Run:
+        spec = DATASETS[dataset]
+        return Run(dataset, method, n, seed, epochs=config.epochs or spec.epochs,
+                   classes_per_batch=config.classes_per_batch or spec.classes_per_batch, variant=variant,
+                   lr=config.lr, weight_decay=config.weight_decay, device=config.device, **flags)
+
+    runs = []
+    analysis = config.analysis_dataset
+    for dataset in config.datasets:
+        for method in config.methods:
+            n_values = set(config.n_values) | {0, 2} if dataset == analysis and method == "Triplet†" else {0, 2}
+            for n in sorted(n_values):
+                for seed in range(config.seeds):
+                    probe = dataset == analysis and method == "Triplet†" and n in (0, 2)
+                    runs.append(run(dataset, method, n, seed, probes=probe,
+                                    keep_embeddings=probe and seed == 0 and config.umap))
+    if analysis is not None:
+        for variant, losses in ABLATIONS:
+            for method in (m for m in losses if m in config.methods):
+                for seed in range(config.seeds):
+                    runs.append(run(analysis, method, 0 if variant == "generator" else 2, seed, variant))
+    return runs
 
 
-def summarise(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and (sample) standard deviation, 0 for a single value."""
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+@contextmanager
+def torch_threads(threads: int):
+    """Run a block with ``threads`` torch threads, restoring the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
-def results_table(data: DataSplit, config: Config, *, model_kind: str = "mlp", device: str = "cpu",
-                  log=print) -> tuple[list[dict], dict]:
-    """Every method without and with EE (n = 2) over the seeds; rows of mean ± std."""
-    rows, histories = [], {}
-    for method in METHODS:
-        for n in (0, 2):
-            runs = []
-            for seed in range(config.seeds):
-                metrics, history, _ = train_and_evaluate(data, method, n, seed, config,
-                                                         model_kind=model_kind, device=device)
-                runs.append(metrics)
-                histories[(method.name, n, seed)] = history
-            name = method.name if n == 0 else f"EE + {method.name}"
-            row = {"method": name, "seeds": config.seeds}
-            for key in METRICS:
-                mean, std = summarise([100 * r[key] for r in runs])
-                row[key], row[f"{key} std"] = round(mean, 2), round(std, 2)
-            rows.append(row)
-            log(f"  {name:>22}: R@1 {row['R@1']:.1f} ± {row['R@1 std']:.1f}")
-    return rows, histories
+def _init_worker(threads: int) -> None:
+    torch.set_num_threads(threads)
 
 
-def write_table(rows: list[dict], out: Path, stem: str = "results") -> None:
-    """CSV, JSON and a Markdown table laid out like the paper's (mean ± std, in %)."""
-    with (out / f"{stem}.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / f"{stem}.json").write_text(json.dumps(rows, indent=2))
-    lines = ["| Method | " + " | ".join(METRICS) + " |", "|---|" + "---|" * len(METRICS)]
-    for row in rows:
-        cells = " | ".join(f"{row[k]:.1f} ± {row[f'{k} std']:.1f}" for k in METRICS)
-        lines.append(f"| {row['method']} | {cells} |")
-    (out / f"{stem}.md").write_text("\n".join(lines) + "\n")
+def execute_all(runs: Sequence[Run], execution: Execution) -> list[RunResult]:
+    """Execute runs in this process or in worker processes, with one progress bar and its ETA."""
+    order = list(runs)
+    random.Random(0).shuffle(order)  # mixes cheap and costly runs, so the bar's ETA is fair
+    bar = tqdm(total=len(order), desc="training runs", unit="run", disable=not execution.progress, smoothing=0.05)
+    results = []
+    try:
+        if execution.workers == 1:
+            with torch_threads(execution.threads):
+                for run in order:
+                    results.append(execute(run))
+                    bar.update()
+        else:
+            with ProcessPoolExecutor(execution.workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                                     initargs=(execution.threads,)) as pool:
+                futures = [pool.submit(execute, run) for run in order]
+                try:
+                    for future in as_completed(futures):
+                        results.append(future.result())
+                        bar.update()
+                except BaseException:
+                    for future in futures:
+                        future.cancel()
+                    raise
+    finally:
+        bar.close()
+    return results
 
 
-def heatmaps_over_training(data: DataSplit, config: Config, out: Path) -> None:
-    """Figure 1: class × class hardest-negative distances over training, Triplet† vs EE + Triplet†."""
-    method = METHODS[1]
-    probe = torch.tensor(next(iter(PKSampler(data.y_train, config.classes_per_batch, 4, seed=123))))
-    x_probe, y_probe = data.x_train[probe], data.y_train[probe]
-    checkpoints = sorted({1, max(1, config.epochs // 2), config.epochs})
-    fig, axes = plt.subplots(2, len(checkpoints), figsize=(3.4 * len(checkpoints), 6.4), squeeze=False)
-    for row, n in enumerate((0, 2)):
-        torch.manual_seed(0)
-        model = make_model("mlp", data.x_train.shape[1], 32)
-        snapshots = {}
-
-        def snapshot(epoch: int, history, model=model, n=n, snapshots=snapshots) -> None:
-            if epoch + 1 in checkpoints:
-                snapshots[epoch + 1] = class_distance_matrix(embed(model, x_probe), y_probe, n)
-
-        fit(model, data.x_train, data.y_train, loss=method.loss, loss_kwargs=method.kwargs, n_synthetic=n,
-            epochs=config.epochs, classes_per_batch=config.classes_per_batch, lr=config.lr,
-            weight_decay=config.weight_decay, progress=False, on_epoch_end=snapshot)
-        for col, epoch in enumerate(checkpoints):
-            name = "Triplet†" if n == 0 else "EE + Triplet†"
-            plot_distance_heatmap(axes[row, col], snapshots[epoch], torch.arange(len(snapshots[epoch])),
-                                  title=f"{name}, epoch {epoch}", vmax=2.0, colorbar=col == len(checkpoints) - 1)
-            axes[row, col].set_xlabel("class")
-            axes[row, col].set_ylabel("class")
-    fig.suptitle("hardest distance between classes (off-diagonal: negatives; dark = hard)")
-    fig.tight_layout()
-    fig.savefig(out / "heatmaps.png", dpi=80)
-    plt.close(fig)
+# --- one offline experiment ------------------------------------------------------------------
 
 
-def recall_against_n(data: DataSplit, config: Config, out: Path) -> dict:
-    """Figure 2: Recall@1 of EE + Triplet† against n."""
-    method = METHODS[1]
-    curve = {}
-    for n in config.n_values:
-        values = [100 * train_and_evaluate(data, method, n, seed, config)[0]["R@1"] for seed in range(config.seeds)]
-        curve[n] = summarise(values)
-    fig, ax = plt.subplots(figsize=(5, 3.4))
-    ns = list(curve)
-    ax.errorbar(ns, [curve[n][0] for n in ns], yerr=[curve[n][1] for n in ns], marker="o", capsize=3)
-    ax.set(xlabel="synthetic points per pair n", ylabel="Recall@1 (%) on unseen classes",
-           title="EE + Triplet†: the number of synthetic points", xticks=ns)
-    fig.tight_layout()
-    fig.savefig(out / "recall_vs_n.png", dpi=80)
-    plt.close(fig)
-    return {str(n): {"mean": round(m, 2), "std": round(s, 2)} for n, (m, s) in curve.items()}
+def share_baselines(results: Sequence[RunResult], batches: int = 200) -> dict:
+    """Chance baselines of the synthetic share for every (data set, loss) trained with EE, n = 2."""
+    out, cache = {}, {}
+    for result in results:
+        run = result.run
+        if run.variant or run.n_synthetic != 2:
+            continue
+        k = METHOD_BY_NAME[run.method].samples_per_class
+        layout = (run.classes_per_batch, k, DATASETS[run.dataset].embedding_dim)
+        if layout not in cache:
+            labels = torch.arange(layout[0]).repeat_interleave(k)
+            cache[layout] = {"candidates": round(candidate_synthetic_share(labels, 2), 6),
+                             "random": round(random_synthetic_share(*layout[:2], 2, layout[2], batches=batches), 6)}
+        out[f"{run.dataset}/{run.method}"] = cache[layout]
+    return out
 
 
-def synthetic_share_figure(histories: dict, out: Path) -> None:
-    """Figure 3: share of hardest negative pairs involving a synthetic point, over training."""
-    fig, ax = plt.subplots(figsize=(5.4, 3.4))
-    for method in METHODS:
-        runs = [h.hardest_negative_synthetic_share for (name, n, _), h in histories.items() if name == method.name and n == 2]
-        mean = [statistics.fmean(epoch) for epoch in zip(*runs)]
-        ax.plot(range(1, len(mean) + 1), mean, marker="o", label=f"EE + {method.name}")
-    ax.set(xlabel="epoch", ylabel="share of hardest negatives\nthat are synthetic", ylim=(0, 1),
-           title="synthetic points as hardest negatives")
-    ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "synthetic_share.png", dpi=80)
-    plt.close(fig)
+def heatmap_matrices(results: Sequence[RunResult]) -> dict:
+    """Seed 0's class-distance matrices, keyed ``"n/epoch/measured_with"`` (JSON-friendly)."""
+    return {f"{r.run.n_synthetic}/{epoch}/{measured_with}": matrix for r in results if r.heatmap_matrices
+            for (epoch, measured_with), matrix in r.heatmap_matrices.items()}
 
 
-def synthetic_label_check(data: DataSplit, config: Config, n_synthetic: int = 2) -> dict:
-    """Figure 4's numbers: Recall@1 of synthetic vs original test points as queries.
-
-    After training EE + Triplet†, the unseen test classes are embedded and expanded; each
-    original queries the other originals (leave-one-out) and each synthetic point queries
-    the originals without its own two parents. A synthetic point whose label is right is
-    retrieved next to its class.
-    """
-    values = {"original": [], "synthetic": []}
-    for seed in range(config.seeds):
-        _, _, model = train_and_evaluate(data, METHODS[1], n_synthetic, seed, config)
-        gallery = embed(model, data.x_test)
-        values["original"].append(100 * recall_at_k(gallery, data.y_test, ks=(1,))[1])
-        order = torch.argsort(data.y_test, stable=True)
-        expanded = expand(gallery[order], data.y_test[order], n_synthetic)
-        queries = expanded.embeddings[expanded.is_synthetic]
-        d = torch.cdist(queries, gallery[order])
-        rows = torch.arange(len(queries))
-        d[rows, expanded.parent_a[expanded.is_synthetic]] = float("inf")
-        d[rows, expanded.parent_b[expanded.is_synthetic]] = float("inf")
-        hits = data.y_test[order][d.argmin(1)] == expanded.labels[expanded.is_synthetic]
-        values["synthetic"].append(100 * float(hits.float().mean()))
-    return {k: {"mean": round(summarise(v)[0], 2), "std": round(summarise(v)[1], 2)} for k, v in values.items()}
-
-
-def synthetic_labels_figure(labels: dict, out: Path) -> None:
-    """Figure 4: Recall@1 with original vs synthetic test points as queries (mean ± std)."""
-    kinds = list(labels)
-    fig, ax = plt.subplots(figsize=(4.2, 3.4))
-    ax.bar(kinds, [labels[k]["mean"] for k in kinds], yerr=[labels[k]["std"] for k in kinds], capsize=4,
-           color=[class_color(i) for i in range(len(kinds))])
-    for i, kind in enumerate(kinds):
-        ax.text(i, labels[kind]["mean"] / 2, f"{labels[kind]['mean']:.1f}", ha="center")
-    ax.set(xlabel="queries (unseen test classes)", ylabel="Recall@1 (%) against the originals", ylim=(0, 100),
-           title="are the synthetic labels right?")
-    fig.tight_layout()
-    fig.savefig(out / "synthetic_labels.png", dpi=80)
-    plt.close(fig)
-
-
-def timing_table(config: Config, out: Path, threads: int = 1) -> dict:
-    """Figure 5: EE generation vs loss time, and training steps of EE vs a generator baseline."""
-    torch.manual_seed(0)
-    torch.set_num_threads(threads)  # set here again: importing umap/numba can change it
-
-    x = torch.nn.functional.normalize(torch.randn(32, 512), dim=1)
-    y = torch.arange(8).repeat_interleave(4)
-    generation = median_ms(lambda: expand(x, y, 2))  # 16 pairs × 2 = 32 synthetic points
-    provenance = synthetic_provenance(y, 2)
-    a, b = provenance.parent_a[32:], provenance.parent_b[32:]
-    w = provenance.weight[32:, None].float()
-    interpolation = median_ms(lambda: torch.nn.functional.normalize((1 - w) * x[a] + w * x[b], dim=1))
-    loss = median_ms(lambda: triplet_loss(x, y, mining="hardest"))
-    data_x, data_y = make_latent_classes(seed=0)
-    batch = torch.tensor(next(iter(PKSampler(data_y, 32, 4))))
-    steps = time_training_steps(lambda: MLPEmbedder(64, 128, hidden=(512,)), data_x[batch], data_y[batch],
-                                embedding_dim=128, steps=config.timing_steps)
-    result = {
-        "threads": threads,
-        "generate_32_synthetic_ms": round(generation, 4),
-        "interpolate_32_synthetic_ms": round(interpolation, 4),
-        "triplet_loss_ms": round(loss, 4),
-        "paper_generate_32_synthetic_ms": 0.0023,
-        "paper_triplet_loss_ms": 0.2734,
-        "steps": [{"method": s.method, "ms": round(s.milliseconds, 3), "parameters": s.parameters} for s in steps],
-    }
-    base = steps[0].milliseconds
-    lines = [
-        f"Measured on CPU with {threads} thread{'s' if threads != 1 else ''}, medians; "
-        "the paper's figures (GPU, unverified) for comparison.",
-        "",
-        "| what | ours (ms) | paper (ms) |",
-        "|---|---:|---:|",
-        f"| interpolate and normalise 32 synthetic points (pairs known, D = 512) | {interpolation:.4f} | 0.0023 |",
-        f"| the same through `expand` (input checks and pairing included) | {generation:.4f} | |",
-        f"| batch-hard triplet loss, forward (B = 32, D = 512) | {loss:.4f} | 0.2734 |",
-        "",
-        "| training step (B = 128, MLP 64→512→128) | ms | × triplet | parameters |",
-        "|---|---:|---:|---:|",
-    ]
-    lines += [f"| {s.method} | {s.milliseconds:.2f} | {s.milliseconds / base:.2f} | {s.parameters:,} |" for s in steps]
-    (out / "timing.md").write_text("\n".join(lines) + "\n")
-    (out / "timing.json").write_text(json.dumps(result, indent=2))
-    return result
-
-
-def umap_figure(data: DataSplit, config: Config, out: Path) -> None:
-    """UMAP of the unseen test classes' embeddings, Triplet† vs EE + Triplet† (precomputed here)."""
+def umap_figure(results: Sequence[RunResult], out: Path) -> None:
+    """UMAP of the unseen test classes' embeddings, Triplet† vs EE + Triplet† (seed 0)."""
+    import matplotlib.pyplot as plt
+    import numpy as np
     import umap
 
-    fig, axes = plt.subplots(1, 2, figsize=(9, 4))
-    for ax, n in zip(axes, (0, 2)):
-        _, _, model = train_and_evaluate(data, METHODS[1], n, 0, config)
-        points = umap.UMAP(random_state=0, n_neighbors=15).fit_transform(embed(model, data.x_test).numpy())
-        ax.scatter(points[:, 0], points[:, 1], c=data.y_test.numpy(), cmap="tab20", s=6)
-        ax.set(title="Triplet†" if n == 0 else "EE + Triplet†", xlabel="UMAP 1", ylabel="UMAP 2")
-    fig.suptitle("unseen test classes, UMAP of the learned embedding")
+    kept = sorted((r for r in results if r.embeddings is not None), key=lambda r: r.run.n_synthetic)
+    fig, axes = plt.subplots(1, len(kept), figsize=(4.5 * len(kept), 4), squeeze=False)
+    for ax, result in zip(axes[0], kept):
+        points = umap.UMAP(random_state=0, n_neighbors=15).fit_transform(np.array(result.embeddings))
+        ax.scatter(points[:, 0], points[:, 1], c=result.labels, cmap="tab20", s=5)
+        ax.set(title=("EE + " if result.run.n_synthetic else "") + f"Triplet† ({result.run.dataset})",
+               xlabel="UMAP 1", ylabel="UMAP 2")
+    fig.suptitle("unseen test classes, UMAP of the learned embedding (seed 0)")
     fig.tight_layout()
-    fig.savefig(out / "umap.png", dpi=80)
+    fig.savefig(out / "umap.png", dpi=70)
     plt.close(fig)
 
 
-def run_offline(datasets: Sequence[str], config: Config, out: Path, *, with_umap: bool = True,
-                threads: int = 1, log=print) -> dict:
-    """Everything of the offline experiment; returns a summary (also written as summary.json)."""
-    apply_course_style()
-    out.mkdir(parents=True, exist_ok=True)
-    summary: dict = {"config": config.__dict__ | {"n_values": list(config.n_values)}}
-    start = time.perf_counter()
-    for index, name in enumerate(datasets):
-        log(f"[{name}] results table")
-        data = offline_data(name)
-        rows, histories = results_table(data, config, log=log)
-        write_table(rows, out, stem="results" if index == 0 else f"results_{name}")
-        summary[name] = {"table": rows}
-        if index == 0:  # the figures use the first (main) data set
-            synthetic_share_figure(histories, out)
-            log(f"[{name}] heat maps, Recall@1 vs n, synthetic labels")
-            heatmaps_over_training(data, config, out)
-            summary[name]["recall_vs_n"] = recall_against_n(data, config, out)
-            labels = synthetic_label_check(data, config)
-            (out / "synthetic_labels.json").write_text(json.dumps(labels, indent=2))
-            synthetic_labels_figure(labels, out)
-            summary[name]["synthetic_labels"] = labels
-            if with_umap:
-                log(f"[{name}] UMAP")
-                umap_figure(data, config, out)
-    log("[timing]")
-    summary["timing"] = timing_table(config, out, threads)
-    summary["wall_seconds"] = round(time.perf_counter() - start, 1)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    log(f"done in {summary['wall_seconds']} s; results in {out}")
-    return summary
+def _cpu_seconds() -> float:
+    """CPU time of this process and of its waited-for children (worker processes)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows: this process only
+        return time.process_time()
+    return sum(resource.getrusage(who).ru_utime + resource.getrusage(who).ru_stime
+               for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+
+
+def _load() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "n/a"
+
+
+def run_offline(config: Config, out: Path, execution: Execution | None = None, *, log=print) -> Tables:
+    """Run an offline experiment and write every table, figure and ``results.md`` into ``out``.
+
+    ``out`` must exist; :func:`main` hands over a fresh temporary folder and renames it at
+    the end. Returns the tables.
+    """
+    execution = execution or Execution()
+    matplotlib.use("Agg")
+    runs = plan(config)
+    wall, cpu, load_before = time.perf_counter(), _cpu_seconds(), _load()
+    log(f"{len(runs)} training runs on {execution.workers} worker(s) × {execution.threads} thread(s)")
+    results = execute_all(runs, execution)
+    grid_wall, grid_cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
+    tables = Tables.from_runs(results)
+    tables.write(out)
+    matrices = heatmap_matrices(results)
+    (out / "heatmaps.json").write_text(json.dumps(matrices), encoding="utf-8")
+    log("timing, memory, figures")
+    summary = {
+        "config": asdict(config),
+        "run": {"runs": len(runs), "wall_seconds": round(grid_wall, 1), "cpu_seconds": round(grid_cpu, 1),
+                "workers": execution.workers, "threads": execution.threads, "load_before": load_before,
+                "load_after": _load(), "cpus": os.cpu_count(), "python": platform.python_version(),
+                "torch": torch.__version__, "machine": platform.machine()},
+        "synthetic_share_baselines": share_baselines(results, config.baseline_batches),
+        "timing": timing_table(out, steps=config.timing_steps, threads=execution.threads),
+    }
+    memory_table(out, n_values=config.memory_n_values)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    write_report(out, tables, summary, matrices)
+    if config.umap and any(r.embeddings is not None for r in results):
+        umap_figure(results, out)
+    summary["run"]["total_wall_seconds"] = round(time.perf_counter() - wall, 1)
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
+    return tables
 
 
 def run_benchmark(name: str, data_dir: Path, config: Config, out: Path, *, model_kind: str, image_size: int,
-                  device: str, log=print) -> list[dict]:
-    """The same protocol on a real benchmark folder (CUB-200-2011, CARS196, SOP)."""
+                  execution: Execution | None = None, log=print) -> Tables:
+    """The main grid (every loss without and with EE, paired over seeds) on a benchmark folder."""
+    from eelib.data import DataSplit
     from eelib.experiments.datasets import load_benchmark
+    from eelib.experiments.models import SmallConvEmbedder, pretrained_backbone_embedder
 
+    execution = execution or Execution()
     train = load_benchmark(name, data_dir, "train", image_size)
     test = load_benchmark(name, data_dir, "test", image_size)
     data = DataSplit(x_train=train, y_train=train.labels, x_test=test, y_test=test.labels)
-    out.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for method in METHODS:
-        for n in (0, 2):
-            runs = [train_and_evaluate(data, method, n, seed, config, model_kind=model_kind,
-                                       embedding_dim=512 if model_kind != "small-cnn" else 64, device=device)[0]
-                    for seed in range(config.seeds)]
-            row = {"method": method.name if n == 0 else f"EE + {method.name}", "seeds": config.seeds}
-            for key in METRICS:
-                mean, std = summarise([100 * r[key] for r in runs])
-                row[key], row[f"{key} std"] = round(mean, 2), round(std, 2)
-            rows.append(row)
-            log(f"  {row['method']:>22}: R@1 {row['R@1']:.1f}")
-    write_table(rows, out, stem=f"results_{name}")
-    return rows
+    embedding_dim = 64 if model_kind == "small-cnn" else 512
+    n_train_classes = int(torch.unique(train.labels).numel())
+    spec = DataSpec(name, f"{name} folder {data_dir}", n_train_classes, config.epochs or 10, (),
+                    classes_per_batch=min(config.classes_per_batch or 8, n_train_classes), embedding_dim=embedding_dim)
+
+    def model_factory():
+        if model_kind == "small-cnn":
+            return SmallConvEmbedder(embedding_dim)
+        return pretrained_backbone_embedder(model_kind, embedding_dim)
+
+    runs = [Run(name, method, n, seed, spec.epochs, spec.classes_per_batch, lr=config.lr,
+                weight_decay=config.weight_decay, device=config.device)
+            for method in config.methods for n in (0, 2) for seed in range(config.seeds)]
+    bar = tqdm(runs, desc="training runs", unit="run", disable=not execution.progress)
+    with torch_threads(execution.threads):
+        results = [execute(run, spec=spec, data=data, model_factory=model_factory) for run in bar]
+    tables = Tables.from_runs(results)
+    tables.write(out)
+    (out / "results.md").write_text(verdict_section(tables) + "\n", encoding="utf-8")
+    return tables
 
 
-def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m eelib.experiments", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--out", type=Path, default=Path("results"), help="output folder (default: results/)")
-    parser.add_argument("--quick", action="store_true", help="a reduced run (1 seed, 3 epochs, n in {0, 2}) for demos and tests")
-    parser.add_argument("--seeds", type=int, help="seeds per configuration (default 3)")
-    parser.add_argument("--epochs", type=int, help="training epochs (default 10)")
-    parser.add_argument("--lr", type=float, help="Adam's learning rate (default 1e-3; the official recipe: 1e-4)")
-    parser.add_argument("--weight-decay", type=float, help="Adam's weight decay (default 0; the official recipe: 5e-4)")
-    parser.add_argument("--classes-per-batch", type=int, help="P of the P x K batches (default 8)")
-    parser.add_argument("--datasets", nargs="+", default=["latent", "digits"], choices=["latent", "digits"],
-                        help="offline data sets; the first one also gets the figures")
+# --- the command line ------------------------------------------------------------------------
+
+
+def _int_at_least(low: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def _float(minimum: float, *, strict: bool):
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"expected a finite number {'>' if strict else '>='} {minimum:g}, "
+                                             f"got {text}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m eelib.experiments", description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--out", type=Path,
+                        help="output folder, which must not exist or be empty (default: a new folder "
+                             "experiment-runs/<UTC time>)")
+    parser.add_argument("--force", action="store_true", help="replace an existing --out folder (atomically, at the end)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a reduced run for demos and tests: latent data, 2 seeds, 2 epochs, n in {0, 2}")
+    parser.add_argument("--seeds", type=_int_at_least(2), help="paired seeds per configuration (default 10)")
+    parser.add_argument("--epochs", type=_int_at_least(1), help="training epochs of every data set "
+                        "(default: each data set's own: latent and digits 10, latent-240 and glyphs 40)")
+    parser.add_argument("--lr", type=_float(0, strict=True), help="Adam's learning rate (default 1e-3)")
+    parser.add_argument("--weight-decay", type=_float(0, strict=False), help="Adam's weight decay (default 0)")
+    parser.add_argument("--classes-per-batch", type=_int_at_least(2),
+                        help="P of the P x K batches (default: 8; digits 5)")
+    parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), help="offline data sets (default: all four)")
+    parser.add_argument("--analysis-dataset", choices=list(DATASETS),
+                        help="data set of the n sweep and the analyses (default latent-240; must be in --datasets)")
+    parser.add_argument("--no-analyses", action="store_true", help="only the main grid: no n sweep, no analyses")
+    parser.add_argument("--methods", nargs="+", choices=[m.name for m in METHODS], help="loss rows (default: all five)")
+    parser.add_argument("--n-values", nargs="+", type=_int_at_least(0),
+                        help=f"n of the sweep (default 0 1 2 4 8; at most {MAX_N})")
+    parser.add_argument("--timing-steps", type=_int_at_least(1), help="timed training steps (default 30)")
     parser.add_argument("--no-umap", action="store_true", help="skip the UMAP figure (its first fit compiles for ~20 s)")
+    parser.add_argument("--workers", type=_int_at_least(1), default=min(2, os.cpu_count() or 1),
+                        help="worker processes for the training runs")
+    parser.add_argument("--threads", type=_int_at_least(1), default=1,
+                        help="torch threads per worker (the offline models are tiny: more threads only contend)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps")
     parser.add_argument("--data-dir", type=Path, help="a real benchmark folder; needs --dataset")
     parser.add_argument("--dataset", choices=["cub200", "cars196", "sop"], help="the benchmark in --data-dir")
     parser.add_argument("--model", default="small-cnn", choices=["small-cnn", "googlenet", "resnet18"],
                         help="image model for --data-dir (pretrained ones need torchvision)")
-    parser.add_argument("--image-size", type=int, default=227, help="image side for --data-dir (the paper: 227)")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="CPU threads for torch (default 1: the offline models are tiny, and more "
-                             "threads only contend; raise it for image models on CPU)")
+    parser.add_argument("--image-size", type=_int_at_least(16), default=227, help="image side for --data-dir")
+    return parser
+
+
+def _check_device(parser: argparse.ArgumentParser, text: str) -> str:
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        parser.error(f"--device: {text!r} is not a torch device (expected cpu, cuda, cuda:<index> or mps)")
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            parser.error(f"--device {text}: this torch sees no CUDA GPU (torch.cuda.is_available() is False; "
+                         f"torch {torch.__version__}, CUDA build: {torch.version.cuda is not None}); use --device cpu")
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            parser.error(f"--device {text}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+    elif device.type == "mps":
+        if not torch.backends.mps.is_available():
+            parser.error(f"--device {text}: the MPS backend is not available on this machine; use --device cpu")
+    elif device.type != "cpu":
+        parser.error(f"--device: device type {device.type!r} is not supported (cpu, cuda, mps)")
+    return text
+
+
+def _check_out(parser: argparse.ArgumentParser, out: Path | None, force: bool) -> Path:
+    if out is None:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        out = Path("experiment-runs") / stamp
+    out = out.expanduser().resolve()
+    if out.exists():
+        if not out.is_dir():
+            parser.error(f"--out {out} is a file, not a folder")
+        if any(out.iterdir()) and not force:
+            what = "the committed results" if out == Path(str(committed_results())).resolve() else "a folder that is not empty"
+            parser.error(f"--out {out} is {what}; choose a new folder, or pass --force to replace it")
+    ancestor = out.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir() or not os.access(ancestor, os.W_OK):
+        parser.error(f"--out {out}: cannot create it, {ancestor} is not a writable folder")
+    return out
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse and check every argument; a problem ends the program with an argparse error, before any work."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if (args.data_dir is None) != (args.dataset is None):
         parser.error("--data-dir and --dataset go together")
+    if args.data_dir is not None and not args.data_dir.is_dir():
+        parser.error(f"--data-dir {args.data_dir} does not exist or is not a folder")
+    args.device = _check_device(parser, args.device)
+    args.out = _check_out(parser, args.out, args.force)
+    base = Config.quick() if args.quick else Config()
+    overrides = {key: getattr(args, key) for key in ("seeds", "epochs", "lr", "weight_decay", "classes_per_batch",
+                                                     "timing_steps") if getattr(args, key) is not None}
+    for key in ("datasets", "methods", "n_values"):
+        if getattr(args, key) is not None:
+            overrides[key] = tuple(dict.fromkeys(getattr(args, key)))
+    if args.analysis_dataset is not None:
+        overrides["analysis_dataset"] = args.analysis_dataset
+    elif "datasets" in overrides and base.analysis_dataset not in overrides["datasets"]:
+        overrides["analysis_dataset"] = overrides["datasets"][0]
+    if args.no_analyses:
+        overrides["analysis_dataset"] = None
+    if args.no_umap:
+        overrides["umap"] = False
+    config = replace(base, device=args.device, **overrides)
+    if config.analysis_dataset is not None and config.analysis_dataset not in config.datasets:
+        parser.error(f"--analysis-dataset {config.analysis_dataset} must be one of --datasets {list(config.datasets)}")
+    if max(config.n_values) > MAX_N:
+        parser.error(f"--n-values: n must be at most {MAX_N} (the expanded batch grows as (1 + n/2)²), "
+                     f"got {max(config.n_values)}")
+    if args.data_dir is None:
+        for name in config.datasets:
+            p = config.classes_per_batch or DATASETS[name].classes_per_batch
+            if p > DATASETS[name].n_train_classes:
+                parser.error(f"--classes-per-batch {p} cannot fit {name}: it has only "
+                             f"{DATASETS[name].n_train_classes} training classes")
+    args.config = config
+    args.parser = parser
     return args
+
+
+@contextmanager
+def atomic_folder(out: Path):
+    """Yield a fresh temporary folder next to ``out``; on success it replaces ``out``, on failure it is removed."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    temporary = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
+    try:
+        yield temporary
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    old = None
+    if out.exists():
+        old = out.parent / f"{temporary.name[:-len('.partial')]}.old"
+        out.rename(old)
+    temporary.rename(out)
+    if old is not None:
+        shutil.rmtree(old)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    matplotlib.use("Agg")  # figures go to files; set here, not at import, so notebooks keep their backend
-    torch.set_num_threads(args.threads)
-    config = Config.quick() if args.quick else Config()
-    overrides = {k: v for k, v in (("seeds", args.seeds), ("epochs", args.epochs), ("lr", args.lr),
-                                   ("weight_decay", args.weight_decay),
-                                   ("classes_per_batch", args.classes_per_batch)) if v is not None}
-    config = Config(**(config.__dict__ | overrides))
-    if args.data_dir is not None:
-        run_benchmark(args.dataset, args.data_dir, config, args.out, model_kind=args.model,
-                      image_size=args.image_size, device=args.device)
-    else:
-        run_offline(args.datasets, config, args.out, with_umap=not (args.no_umap or args.quick), threads=args.threads)
+    execution = Execution(workers=args.workers, threads=args.threads, progress=not args.no_progress)
+    with atomic_folder(args.out) as folder:
+        if args.data_dir is not None:
+            try:
+                run_benchmark(args.dataset, args.data_dir, args.config, folder, model_kind=args.model,
+                              image_size=args.image_size, execution=execution)
+            except (FileNotFoundError, ValueError) as error:
+                if not any(folder.iterdir()):  # the folder could not be read: an argument problem
+                    args.parser.error(f"--data-dir {args.data_dir}: {error}")
+                raise
+        else:
+            run_offline(args.config, folder, execution)
+    print(f"results written to {args.out}", file=sys.stderr)
     return 0
 
 
-__all__ = ["METHODS", "Config", "Method", "main", "run_benchmark", "run_offline"]
+__all__ = ["ABLATIONS", "Config", "Execution", "PAPER_TABLE", "atomic_folder", "execute_all", "main",
+           "parse_args", "plan", "run_benchmark", "run_offline"]
