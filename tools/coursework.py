@@ -197,7 +197,7 @@ def course_folder(path: str) -> Path:
 
 
 def assignments_of(course: Path, chosen: list[str] | None) -> list[str]:
-    """The assignments of ``source/`` (all, or the chosen ones, which must exist)."""
+    """The assignments of ``source/``: all, or the chosen ones, which must exist."""
     present = sorted(path.name for path in (course / "source").iterdir() if path.is_dir())
     unknown = sorted(set(chosen or []) - set(present))
     if unknown:
@@ -205,13 +205,18 @@ def assignments_of(course: Path, chosen: list[str] | None) -> list[str]:
     return chosen or present
 
 
+def nbgrader_targets(course: Path, chosen: list[str] | None) -> list[str]:
+    """What to pass nbgrader as assignment ids: the chosen ones, or ``*`` for all in one run."""
+    return assignments_of(course, chosen) if chosen else ["*"]
+
+
 def cmd_release(args: argparse.Namespace) -> int:
     course = course_folder(args.course)
     status = 0
-    for name in assignments_of(course, args.assignments):
-        failed = run_nbgrader(course, "generate_assignment", name, "--force")
-        status |= failed
-        if not failed:
+    for target in nbgrader_targets(course, args.assignments):
+        status |= run_nbgrader(course, "generate_assignment", target, "--force")
+    if not status:
+        for name in assignments_of(course, args.assignments):
             print(f"release: {course / 'release' / name} (hand this folder to the students)")
     return 1 if status else 0
 
@@ -241,12 +246,11 @@ def cmd_collect(args: argparse.Namespace) -> int:
 def cmd_autograde(args: argparse.Namespace) -> int:
     course = course_folder(args.course)
     submitted = {path.name for path in (course / "submitted").glob("*/*") if path.is_dir()}
+    options = (["--student", args.student] if args.student else []) + (["--force"] if args.force else [])
     status = 0
-    for name in assignments_of(course, args.assignments):
-        if name not in submitted:
-            continue
-        options = (["--student", args.student] if args.student else []) + (["--force"] if args.force else [])
-        status |= run_nbgrader(course, "autograde", name, *options)
+    for target in nbgrader_targets(course, args.assignments):
+        if target == "*" or target in submitted:
+            status |= run_nbgrader(course, "autograde", target, *options)
     print_scores(course)
     return 1 if status else 0
 
@@ -261,8 +265,8 @@ def cmd_formgrader(args: argparse.Namespace) -> int:
 def cmd_feedback(args: argparse.Namespace) -> int:
     course = course_folder(args.course)
     status = 0
-    for name in assignments_of(course, args.assignments):
-        status |= run_nbgrader(course, "generate_feedback", name, "--force")
+    for target in nbgrader_targets(course, args.assignments):
+        status |= run_nbgrader(course, "generate_feedback", target, "--force")
     print(f"feedback: {course / 'feedback'}/<student>/<assignment>/<notebook>.html")
     return 1 if status else 0
 

@@ -91,12 +91,13 @@ class LimitedExecute(Execute):
     def _limit_memory(self) -> None:
         if self.memory_limit_mb is None:
             return
-        if resource is None or not hasattr(resource, "prlimit"):
-            self.log.warning("The kernel's memory cannot be limited on this system (no resource.prlimit); "
-                             "grade in a container or a virtual machine with a memory limit.")
+        pid = getattr(self.km.provisioner, "pid", None)  # a local kernel's process
+        if resource is None or not hasattr(resource, "prlimit") or pid is None:
+            self.log.warning("The kernel's memory cannot be limited here (no resource.prlimit or no local "
+                             "kernel process); grade in a container or a virtual machine with a memory limit.")
             return
         limit = self.memory_limit_mb * 2**20
-        resource.prlimit(self.km.provisioner.pid, resource.RLIMIT_DATA, (limit, limit))
+        resource.prlimit(pid, resource.RLIMIT_DATA, (limit, limit))
 
     def preprocess_cell(self, cell: NotebookNode, resources: dict, index: int) -> tuple[NotebookNode, dict]:
         try:

@@ -1,4 +1,4 @@
-"""Hidden tests: what grading checks and the student's self-check does not show.
+"""Hidden tests: what is checked at grading time and not by the student's self-check.
 
 nbgrader runs the ``### BEGIN HIDDEN TESTS`` … ``### END HIDDEN TESTS`` block of a check
 cell when it autogrades a submission, and removes the block from the release (so does
