@@ -51,8 +51,9 @@ def test_a_solution_that_calls_eelib_fails() -> None:
     def my_contrastive_loss(embeddings, labels, margin=1.0):
         return contrastive_loss(embeddings, labels, margin=margin)
 
-    _quiet(checks.check_contrastive, my_contrastive_loss)  # the visible check lets it through today
-    with pytest.raises(AssertionError, match=r"uses \['contrastive_loss'\] from eelib"):
+    with pytest.raises(AssertionError, match="your function uses eelib"):
+        _quiet(checks.check_contrastive, my_contrastive_loss)  # the self-check refuses it too
+    with pytest.raises(AssertionError, match=r"uses \['contrastive_loss from eelib.losses.contrastive'\] from eelib"):
         _quiet(hidden_check, checks.check_contrastive, my_contrastive_loss)
 
 
@@ -60,7 +61,7 @@ def test_a_result_off_the_autograd_graph_fails(solutions: dict) -> None:
     def my_contrastive_loss(embeddings, labels, margin=1.0):
         return torch.tensor(solutions["my_contrastive_loss"](embeddings, labels, margin).detach().item())
 
-    with pytest.raises(AssertionError, match="case 'four classes of three.*no autograd graph"):
+    with pytest.raises(AssertionError, match="(?s)case 'four classes of three.*no autograd graph"):
         _quiet(hidden_check, checks.check_contrastive, my_contrastive_loss)
 
 
@@ -69,7 +70,7 @@ def test_the_right_value_with_the_wrong_gradient_fails(solutions: dict) -> None:
         value = solutions["my_contrastive_loss"](embeddings, labels, margin)
         return value.detach() + 0.0 * embeddings.sum()  # a graph, but a zero gradient
 
-    with pytest.raises(AssertionError, match="gradient with respect to argument 1 differs"):
+    with pytest.raises(AssertionError, match="the value is right but the gradient"):
         _quiet(hidden_check, checks.check_contrastive, my_contrastive_loss)
 
 
@@ -88,7 +89,7 @@ def test_a_solution_tuned_to_the_visible_cases_fails(solutions: dict) -> None:
         return (keep_pos, keep_neg) if epsilon in (0.0, 0.1, 0.5) else (keep_pos, keep_neg & False)
 
     _quiet(checks.check_ms_mining, my_ms_mining)
-    with pytest.raises(AssertionError, match="hidden test of check_ms_mining: case .*epsilon=0.2.*keep_neg differ"):
+    with pytest.raises(AssertionError, match="hidden tests of check_ms_mining: case .*epsilon=0.2.*keep_neg differ"):
         _quiet(hidden_check, checks.check_ms_mining, my_ms_mining)
 
 

@@ -22,7 +22,7 @@ Three things are checked on every case, in this order:
    must be finite — coincident points included, where a square root of a zero distance
    gives NaN — and equal to the reference's.
 
-All checks share one comparison loop, :func:`_run_check`; what differs between them is
+All checks share one comparison loop, :func:`run_cases`; what differs between them is
 the table of cases, the kind of result (a number, points, two masks, a dict of counts)
 and the table of mistakes. :func:`check_independent`, for instructors' hidden tests,
 makes the first of the three checks on its own.
@@ -157,7 +157,7 @@ def _loss_cases(settings: Sequence[dict[str, Any]], *, pairs_only: bool = False)
 # --- kinds of results: conversion, agreement, description -------------------------------------
 
 
-class _Kind(NamedTuple):
+class Kind(NamedTuple):
     """How to read, compare and describe one kind of result."""
 
     convert: Callable[[Any], Any]  # raises TypeError/ValueError with a message for the student
@@ -181,7 +181,7 @@ def _close(got: float, expected: float) -> bool:
     return math.isclose(got, expected, rel_tol=TOLERANCE, abs_tol=TOLERANCE)
 
 
-NUMBER = _Kind(_to_number, _close, lambda expected, got: f"expected {expected:.6f}, got {got:.6f}")
+NUMBER = Kind(_to_number, _close, lambda expected, got: f"expected {expected:.6f}, got {got:.6f}")
 
 
 def _to_points(value: Any) -> Tensor:
@@ -202,7 +202,7 @@ def _describe_points(expected: Tensor, got: Tensor) -> str:
     return f"your rows differ from the reference's (largest error {float((got - expected).abs().max()):.3g})"
 
 
-POINTS = _Kind(_to_points, _points_agree, _describe_points)
+POINTS = Kind(_to_points, _points_agree, _describe_points)
 
 
 def _to_masks(value: Any) -> tuple[Tensor, Tensor]:
@@ -225,7 +225,7 @@ def _describe_masks(expected: tuple[Tensor, Tensor], got: tuple[Tensor, Tensor])
     return "; ".join(parts)
 
 
-MASKS = _Kind(_to_masks, _masks_agree, _describe_masks)
+MASKS = Kind(_to_masks, _masks_agree, _describe_masks)
 
 COUNT_KEYS = ("positive_pairs", "negative_pairs", "triplets")
 
@@ -245,7 +245,7 @@ def _describe_counts(expected: dict[str, int], got: dict[str, Any]) -> str:
                      for key, value in expected.items() if got.get(key) != value)
 
 
-COUNTS = _Kind(_to_counts, _counts_agree, _describe_counts)
+COUNTS = Kind(_to_counts, _counts_agree, _describe_counts)
 
 
 # --- own work: the student's function must not run eelib ---------------------------------
@@ -444,7 +444,7 @@ class _Gives:
     normalising embeddings that are already unit vectors).
     """
 
-    def __init__(self, variant: Callable[..., Any], kind: _Kind) -> None:
+    def __init__(self, variant: Callable[..., Any], kind: Kind) -> None:
         self.variant, self.kind = variant, kind
 
     def __call__(self, got: Any, case: Case) -> bool:
@@ -463,17 +463,17 @@ class _Gives:
         return grads is not None and _gradient_problem(got, grads) is None
 
 
-def _gives(variant: Callable[..., Any], kind: _Kind) -> Symptom:
+def _gives(variant: Callable[..., Any], kind: Kind) -> Symptom:
     """The symptom "the result equals this wrong variant of the reference" (see :class:`_Gives`)."""
     return _Gives(variant, kind)
 
 
-def _run_check(
+def run_cases(
     name: str,
     student: Callable[..., Any],
     reference: Callable[..., Any],
     cases: Sequence[Case],
-    kind: _Kind,
+    kind: Kind,
     mistakes: Mapping[str, Symptom],
     general_hint: str,
     *,
@@ -586,7 +586,7 @@ def check_contrastive(fn: Callable[..., Any]) -> bool:
         "you averaged over the whole B × B matrix, diagonal included; average over the pairs i < j.": variant(diagonal=True),
     }
     cases = _loss_cases([{"margin": 1.0}, {"margin": 0.5}])
-    return _run_check("check_contrastive", fn, reference, cases, NUMBER, mistakes,
+    return run_cases("check_contrastive", fn, reference, cases, NUMBER, mistakes,
                       "compare one pair by hand: ½D² for equal labels, ½ max(0, m − D)² otherwise.",
                       differentiable=EMBEDDINGS)
 
@@ -677,7 +677,7 @@ def check_triplet(fn: Callable[..., Any], mining: str = "hardest") -> bool:
             "you kept every triplet: select the semi-hard ones first.": enumerated(),
         }
     cases = _loss_cases([{"margin": 0.2}, {"margin": 1.0}])
-    return _run_check(f"check_triplet[{mining}]", fn, reference, cases, NUMBER, mistakes,
+    return run_cases(f"check_triplet[{mining}]", fn, reference, cases, NUMBER, mistakes,
                       "per anchor and positive, d(a,p) and d(a,n) are Euclidean distances; "
                       "compare one anchor by hand with the formula of the notebook.", differentiable=EMBEDDINGS)
 
@@ -712,7 +712,7 @@ def check_npair(fn: Callable[..., Any]) -> bool:
         "the anchor of a class is its *first* occurrence in batch order, the positive its second.": variant(swapped=True),
         "you summed over the anchors; average them.": _gives(lambda x, y: reference(x, y) * (len(y) // 2), NUMBER),
     }
-    return _run_check("check_npair", fn, reference, _loss_cases([{}], pairs_only=True), NUMBER, mistakes,
+    return run_cases("check_npair", fn, reference, _loss_cases([{}], pairs_only=True), NUMBER, mistakes,
                       "build the N × N matrix of anchor·positive inner products and apply the cross-entropy "
                       "with the diagonal as the target; the batch may be shuffled.", differentiable=EMBEDDINGS)
 
@@ -749,7 +749,7 @@ def check_lifted(fn: Callable[..., Any]) -> bool:
         "you forgot the hinge: a negative J_ij contributes 0, [J]₊ = max(J, 0), before squaring.": variant(hinge=False),
     }
     cases = _loss_cases([{"margin": 1.0}, {"margin": 0.5}])
-    return _run_check("check_lifted", fn, reference, cases, NUMBER, mistakes,
+    return run_cases("check_lifted", fn, reference, cases, NUMBER, mistakes,
                       "J_ij = log(Σ_k∈N(i) e^(m−D_ik) + Σ_l∈N(j) e^(m−D_jl)) + D_ij; loss = Σ [J_ij]₊² / (2|P|).",
                       differentiable=EMBEDDINGS)
 
@@ -797,7 +797,7 @@ def check_ms_mining(fn: Callable[..., Any]) -> bool:
     }
     cases = [Case(f"{name}, epsilon={eps}", (x @ x.T, y, eps), {})
              for eps in (0.1, 0.0, 0.5) for name, x, y in _batches(pairs_only=False)]
-    return _run_check("check_ms_mining", fn, reference_ms_mining, cases, MASKS, mistakes,
+    return run_cases("check_ms_mining", fn, reference_ms_mining, cases, MASKS, mistakes,
                       "per anchor: keep negative k when S_ik + ε > min over positives S_ij; keep positive j "
                       "when S_ij − ε < max over negatives S_ik.")
 
@@ -825,7 +825,7 @@ def check_multi_similarity(fn: Callable[..., Any]) -> bool:
     }
     settings = [{"alpha": 2.0, "beta": 50.0, "base": 0.5, "epsilon": 0.1},
                 {"alpha": 1.0, "beta": 10.0, "base": 0.3, "epsilon": 0.3}]
-    return _run_check("check_multi_similarity", fn, reference, _loss_cases(settings), NUMBER, mistakes,
+    return run_cases("check_multi_similarity", fn, reference, _loss_cases(settings), NUMBER, mistakes,
                       "per anchor: (1/α) log(1 + Σ_P e^(−α(S−λ))) + (1/β) log(1 + Σ_N e^(β(S−λ))) over the "
                       "mined pairs, mean over the batch.", differentiable=EMBEDDINGS)
 
@@ -859,7 +859,7 @@ def check_pair_counts(fn: Callable[[int, int], Mapping[str, int]]) -> bool:
             changed(negative_pairs=lambda c, k: 2 * reference_pair_counts(c, k)["negative_pairs"]),
     }
     cases = [Case(f"{c} classes × {k} per class", (c, k), {}) for c, k in ((2, 2), (4, 4), (32, 4), (10, 1), (1, 5), (100, 8))]
-    return _run_check("check_pair_counts", fn, reference_pair_counts, cases, COUNTS, mistakes,
+    return run_cases("check_pair_counts", fn, reference_pair_counts, cases, COUNTS, mistakes,
                       "with N = C·K: positive pairs C·K(K−1)/2, negative pairs N(N−1)/2 minus those, "
                       "triplets N·(K−1)·(N−K).")
 
@@ -867,7 +867,7 @@ def check_pair_counts(fn: Callable[[int, int], Mapping[str, int]]) -> bool:
 # --- Embedding Expansion ------------------------------------------------------------------
 
 
-def _expand_pair(x_i: Tensor, x_j: Tensor, n: int, normalize: bool) -> Tensor:
+def expand_reference(x_i: Tensor, x_j: Tensor, n: int, normalize: bool) -> Tensor:
     """The reference: EE's n synthetic points of one pair (Ko & Gu 2020, Eq. 1)."""
     pair = torch.stack([x_i, x_j])
     return expand(pair, torch.zeros(2, dtype=torch.long), n, normalize=normalize).embeddings[2:]
@@ -889,10 +889,10 @@ def check_expand(fn: Callable[[Tensor, Tensor, int, bool], Tensor]) -> bool:
         "weights should be k/(n+1), k = 1..n, not including the endpoints (k = 0 and k = n + 1 are the originals).":
             lambda got, case: got.ndim == 2 and got.shape[0] == case.args[2] + 2,
         "with normalize=True, divide each synthetic point by its L2 norm (did you normalise?).":
-            _gives(lambda a, b, n, normalize: _expand_pair(a, b, n, False), POINTS),
-        "normalise only when normalize=True.": _gives(lambda a, b, n, normalize: _expand_pair(a, b, n, True), POINTS),
+            _gives(lambda a, b, n, normalize: expand_reference(a, b, n, False), POINTS),
+        "normalise only when normalize=True.": _gives(lambda a, b, n, normalize: expand_reference(a, b, n, True), POINTS),
         "order the points from x_i towards x_j: k = 1 is the closest to x_i.":
-            _gives(lambda a, b, n, normalize: _expand_pair(a, b, n, normalize).flip(0), POINTS),
+            _gives(lambda a, b, n, normalize: expand_reference(a, b, n, normalize).flip(0), POINTS),
         "weights should be k/(n+1), k = 1..n; k/n puts the last point on x_j.":
             _gives(lambda a, b, n, normalize: _division(a, b, [k / n for k in range(1, n + 1)], normalize), POINTS),
     }
@@ -902,7 +902,7 @@ def check_expand(fn: Callable[[Tensor, Tensor, int, bool], Tensor]) -> bool:
     pairs.append(("unnormalised pair, D=3", *(3 * torch.randn(2, 3, generator=generator, dtype=torch.float64))))
     cases = [Case(f"{name}, n={n}, normalize={normalize}", (x_i, x_j, n, normalize), {})
              for name, x_i, x_j in pairs for n in (1, 2, 4, 0) for normalize in (True, False)]
-    return _run_check("check_expand", fn, _expand_pair, cases, POINTS, mistakes,
+    return run_cases("check_expand", fn, expand_reference, cases, POINTS, mistakes,
                       "x_i + k/(n+1) (x_j − x_i) for k = 1..n, one point per row.", differentiable=(0, 1))
 
 
@@ -933,12 +933,12 @@ def check_expanded_distances(fn: Callable[[Tensor, int, int, int, float], Any]) 
     cases = [Case(f"i={i}, j={j}, k={k}, w={w:.3g}", (sq, i, j, k, w), {})
              for i, j, k, w in ((0, 1, 2, 0.5), (0, 1, 3, 1 / 3), (2, 4, 5, 0.25), (1, 2, 0, 0.9),
                                 (3, 5, 3, 0.5), (0, 4, 2, 0.0), (0, 4, 2, 1.0))]
-    return _run_check("check_expanded_distances", fn, reference, cases, NUMBER, mistakes,
+    return run_cases("check_expanded_distances", fn, reference, cases, NUMBER, mistakes,
                       "start from s − x_k = (1−w)(x_i − x_k) + w(x_j − x_k), expand the square, and write "
                       "(x_i − x_k)ᵀ(x_j − x_k) with squared distances.")
 
 
-def _parent_gradients(x_i: Tensor, x_j: Tensor, w: float, grad_s: Tensor, normalize: bool) -> tuple[Tensor, Tensor]:
+def parent_gradients_reference(x_i: Tensor, x_j: Tensor, w: float, grad_s: Tensor, normalize: bool) -> tuple[Tensor, Tensor]:
     """The reference: autograd carries ``grad_s`` from s = (1−w)x_i + w x_j (normalised) to x_i and x_j."""
     parents = [x.detach().clone().requires_grad_(True) for x in (x_i, x_j)]
     point = _division(*parents, [w], normalize)[0]
@@ -1002,7 +1002,7 @@ def check_parent_gradients(fn: Callable[..., Any]) -> bool:
     x_i, x_j = F.normalize(random(2, 3), dim=1)
     radial = F.normalize(0.5 * x_i + 0.5 * x_j, dim=0)
     cases.append(Case("grad_s along s itself (radial), w=0.5, normalize=True", (x_i, x_j, 0.5, radial, True), {}))
-    return _run_check("check_parent_gradients", fn, _parent_gradients, cases, POINTS, mistakes,
+    return run_cases("check_parent_gradients", fn, parent_gradients_reference, cases, POINTS, mistakes,
                       "∂L/∂x_i = (1 − w) Jᵀ grad_s and ∂L/∂x_j = w Jᵀ grad_s, with J = (I − s sᵀ)/‖x̄‖ "
                       "when normalize is true and J = I otherwise.", forbid_autograd=True)
 
@@ -1037,6 +1037,12 @@ def check_independent(fn: Callable[..., Any]) -> bool:
 
 
 __all__ = [
+    "COUNTS",
+    "MASKS",
+    "NUMBER",
+    "POINTS",
+    "Case",
+    "Kind",
     "check_contrastive",
     "check_independent",
     "check_expand",
@@ -1048,6 +1054,9 @@ __all__ = [
     "check_pair_counts",
     "check_parent_gradients",
     "check_triplet",
+    "expand_reference",
+    "parent_gradients_reference",
     "reference_ms_mining",
     "reference_pair_counts",
+    "run_cases",
 ]

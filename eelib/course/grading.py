@@ -34,44 +34,36 @@ Examples
 ...             "triplets": n * (per_class - 1) * (n - per_class)}
 >>> hidden_check(check_pair_counts, counts)  # doctest: +ELLIPSIS
 ✓ check_independent: counts does not use eelib.
-✓ hidden tests of check_pair_counts: 4 fresh cases agree with the reference.
+✓ hidden tests of check_pair_counts: all 4 cases agree with the reference.
 True
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
 
 from eelib.course import checks
+from eelib.course.checks import COUNTS, MASKS, NUMBER, POINTS, Case, Kind
 from eelib.data import random_batch
-from eelib.expansion import expand
 from eelib.losses import contrastive_loss, lifted_structure_loss, multi_similarity_loss, npair_loss, triplet_loss
-from eelib.losses.multi_similarity import ms_mining
-from eelib.mining import label_masks
-
-#: Relative and absolute tolerance for values and gradients (float64 throughout).
-TOLERANCE = 1e-6
-
-
-class HiddenCase(NamedTuple):
-    """One fresh input; ``differentiable`` names the positions in ``args`` to differentiate by."""
-
-    description: str
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    differentiable: tuple[int, ...] = ()
-
 
 class Exercise(NamedTuple):
-    """The hidden tests of one exercise: its reference, its fresh cases and how to compare."""
+    """The hidden tests of one exercise: its reference, fresh cases, and how results compare.
+
+    The cases run through the self-checks' own comparison loop
+    (:func:`eelib.course.checks.run_cases`), so values, gradients and messages are judged
+    exactly as the visible check judges them.
+    """
 
     reference: Callable[..., Any]
-    cases: list[HiddenCase]
-    compare: Callable[[Any, Any], str | None]  # (got, expected) -> what differs, or None
+    cases: list[Case]
+    kind: Kind
+    differentiable: tuple[int, ...] = ()
+    forbid_autograd: bool = False
 
 
 # --- fresh inputs -------------------------------------------------------------------------------
@@ -101,76 +93,31 @@ def _pair(description: str, seed: int, dim: int, unit: bool) -> tuple[str, Tenso
     return description, *(torch.nn.functional.normalize(x, dim=1) if unit else 2 * x)
 
 
-# --- comparisons --------------------------------------------------------------------------------
-
-
-def _close(got: Tensor, expected: Tensor) -> bool:
-    return got.shape == expected.shape and torch.allclose(got, expected, rtol=TOLERANCE, atol=TOLERANCE)
-
-
-def _compare_tensors(what: str) -> Callable[[Any, Any], str | None]:
-    """Agreement of a number or an array; a one-element result is read as a number, as the checks do."""
-    def compare(got: Any, expected: Tensor) -> str | None:
-        got = torch.as_tensor(got, dtype=torch.float64)
-        if expected.ndim == 0 and got.numel() == 1:
-            got = got.reshape(())
-        if _close(got, expected):
-            return None
-        if got.shape != expected.shape:
-            return f"{what} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
-        return f"{what} differs from the reference (largest error {float((got - expected).abs().max()):.3g})"
-    return compare
-
-
-def _compare_masks(got: Any, expected: tuple[Tensor, Tensor]) -> str | None:
-    if not isinstance(got, (tuple, list)) or len(got) != 2:
-        return "your function should return two boolean masks: (keep_pos, keep_neg)"
-    wrong = [name for name, g, e in zip(("keep_pos", "keep_neg"), got, expected)
-             if not torch.equal(torch.as_tensor(g).to(torch.bool), e)]
-    return f"{' and '.join(wrong)} differ from the reference" if wrong else None
-
-
-def _compare_counts(got: Any, expected: dict[str, int]) -> str | None:
-    if not isinstance(got, Mapping):
-        return f"your function returned {type(got).__name__}; a dict is expected"
-    wrong = [f"{key}: expected {value}, got {got.get(key, 'no such key')}"
-             for key, value in expected.items() if got.get(key) != value]
-    return "; ".join(wrong) or None
-
-
 # --- the exercises, by the name of their visible check ------------------------------------------
 
 
 def _loss(reference: Callable[..., Tensor], hyperparameters: dict[str, float], pairs_only: bool = False) -> Exercise:
-    cases = [HiddenCase(name, (x, y), dict(hyperparameters), differentiable=(0,))
-             for name, x, y in _batches(pairs_only)]
-    return Exercise(reference, cases, _compare_tensors("the loss"))
+    cases = [Case(name, (x, y), dict(hyperparameters)) for name, x, y in _batches(pairs_only)]
+    return Exercise(reference, cases, NUMBER, differentiable=(0,))
 
 
 def _ms_mining() -> Exercise:
-    def reference(similarity: Tensor, labels: Tensor, epsilon: float) -> tuple[Tensor, Tensor]:
-        return ms_mining(similarity, similarity, *label_masks(labels), epsilon)
-
-    cases = [HiddenCase(f"{name}, epsilon={eps}", (x @ x.T, y, eps), {})
+    cases = [Case(f"{name}, epsilon={eps}", (x @ x.T, y, eps), {})
              for name, x, y in _batches() for eps in (0.2, 0.05)]
-    return Exercise(reference, cases, _compare_masks)
+    return Exercise(checks.reference_ms_mining, cases, MASKS)
 
 
 def _pair_counts() -> Exercise:
-    cases = [HiddenCase(f"{c} classes × {k} per class", (c, k), {}) for c, k in ((3, 7), (64, 2), (5, 3), (2, 1))]
-    return Exercise(checks.reference_pair_counts, cases, _compare_counts)
+    cases = [Case(f"{c} classes × {k} per class", (c, k), {}) for c, k in ((3, 7), (64, 2), (5, 3), (2, 1))]
+    return Exercise(checks.reference_pair_counts, cases, COUNTS)
 
 
 def _expand() -> Exercise:
     """EE's ``n`` synthetic points between two points (Ko & Gu 2020, Eq. 1), from :func:`eelib.expansion.expand`."""
-    def reference(x_i: Tensor, x_j: Tensor, n: int, normalize: bool) -> Tensor:
-        pair = torch.stack([x_i, x_j])
-        return expand(pair, torch.zeros(2, dtype=torch.long), n, normalize=normalize).embeddings[2:]
-
     pairs = [_pair("unit-norm pair, D=4", 103, 4, unit=True), _pair("unnormalised pair, D=6", 104, 6, unit=False)]
-    cases = [HiddenCase(f"{name}, n={n}, normalize={normalize}", (x_i, x_j, n, normalize), {}, differentiable=(0, 1))
+    cases = [Case(f"{name}, n={n}, normalize={normalize}", (x_i, x_j, n, normalize), {})
              for name, x_i, x_j in pairs for n in (3, 5) for normalize in (True, False)]
-    return Exercise(reference, cases, _compare_tensors("the points"))
+    return Exercise(checks.expand_reference, cases, POINTS, differentiable=(0, 1))
 
 
 def _synthetic_distance() -> Exercise:
@@ -181,9 +128,25 @@ def _synthetic_distance() -> Exercise:
     def reference(sq_dist: Tensor, i: int, j: int, k: int, w: float) -> Tensor:
         return ((1 - w) * x[i] + w * x[j] - x[k]).pow(2).sum()
 
-    cases = [HiddenCase(f"i={i}, j={j}, k={k}, w={w}", (squared, i, j, k, w), {})
+    cases = [Case(f"i={i}, j={j}, k={k}, w={w}", (squared, i, j, k, w), {})
              for i, j, k, w in ((1, 3, 0, 0.2), (4, 2, 3, 0.75), (0, 2, 2, 0.6), (3, 1, 4, 0.125))]
-    return Exercise(reference, cases, _compare_tensors("the squared distance"))
+    return Exercise(reference, cases, NUMBER)
+
+
+def _parent_gradients() -> Exercise:
+    """How a synthetic point's gradient reaches its parents; the reference is autograd."""
+    generator = torch.Generator().manual_seed(107)
+    cases = []
+    for dim, w in ((3, 0.2), (6, 0.6)):
+        x_i, x_j = torch.nn.functional.normalize(torch.randn(2, dim, generator=generator, dtype=torch.float64), dim=1)
+        grad_s = torch.randn(dim, generator=generator, dtype=torch.float64)
+        for normalize in (True, False):
+            cases.append(Case(f"unit-norm parents, D={dim}, w={w}, normalize={normalize}",
+                              (x_i, x_j, w, grad_s, normalize), {}))
+    x_i, x_j = 3.0 * torch.randn(2, 4, generator=generator, dtype=torch.float64)
+    cases.append(Case("unnormalised parents, D=4, w=0.4, normalize=True",
+                      (x_i, x_j, 0.4, torch.randn(4, generator=generator, dtype=torch.float64), True), {}))
+    return Exercise(checks.parent_gradients_reference, cases, POINTS, forbid_autograd=True)
 
 
 #: The hidden tests of each exercise, by the name of its visible check; each builder gets the
@@ -200,52 +163,11 @@ EXERCISES: dict[str, Callable[[dict[str, Any]], Exercise]] = {
     "check_pair_counts": lambda kwargs: _pair_counts(),
     "check_expand": lambda kwargs: _expand(),
     "check_expanded_distances": lambda kwargs: _synthetic_distance(),
+    "check_parent_gradients": lambda kwargs: _parent_gradients(),
 }
 
 
 # --- running them -------------------------------------------------------------------------------
-
-
-def _gradients(result: Any, inputs: list[Tensor], where: str) -> list[Tensor]:
-    """d(result · fixed random weights)/d(inputs); the result must be a tensor on the autograd graph."""
-    if not isinstance(result, Tensor):
-        raise AssertionError(f"{where}: your function returned {type(result).__name__}; it must return a tensor "
-                             "computed from the input with torch operations, so that training can differentiate it")
-    if result.grad_fn is None:
-        raise AssertionError(f"{where}: your result has no autograd graph (did you use float(), .item(), "
-                             ".detach() or torch.tensor(...) on an intermediate value?); training needs its gradient")
-    weights = torch.randn(result.shape, generator=torch.Generator().manual_seed(105), dtype=result.dtype)
-    return list(torch.autograd.grad((result * weights).sum(), inputs, allow_unused=True))
-
-
-def _run_case(fn: Callable[..., Any], exercise: Exercise, case: HiddenCase, where: str) -> None:
-    """Compare ``fn`` with the exercise's reference on one case: the value, then the gradients."""
-    def call(function: Callable[..., Any]) -> tuple[Any, list[Tensor]]:
-        args = [arg.detach().clone().requires_grad_(True) if i in case.differentiable else arg
-                for i, arg in enumerate(case.args)]
-        return function(*args, **case.kwargs), [args[i] for i in case.differentiable]
-
-    expected, reference_inputs = call(exercise.reference)
-    try:
-        got, inputs = call(fn)
-    except Exception as error:
-        raise AssertionError(f"{where}: your function raised {type(error).__name__}: {error}") from error
-    difference = exercise.compare(got.detach() if isinstance(got, Tensor) else got,
-                         expected.detach() if isinstance(expected, Tensor) else expected)
-    if difference:
-        raise AssertionError(f"{where}: {difference}.")
-    if not case.differentiable:
-        return
-    expected_grads = _gradients(expected, reference_inputs, where)
-    for position, grad, expected_grad in zip(case.differentiable, _gradients(got, inputs, where), expected_grads):
-        grad = torch.zeros_like(expected_grad) if grad is None else grad
-        if not torch.isfinite(grad).all():
-            raise AssertionError(f"{where}: the gradient with respect to argument {position + 1} is not finite "
-                                 "(a square root or a division at zero distance?)")
-        if not _close(grad, expected_grad):
-            raise AssertionError(f"{where}: the gradient with respect to argument {position + 1} differs from the "
-                                 f"reference's (largest error {float((grad - expected_grad).abs().max()):.3g}), "
-                                 "although the value agrees: part of the result is cut off the autograd graph")
 
 
 def hidden_check(check: Callable[..., Any], fn: Callable[..., Any], **check_kwargs: Any) -> bool:
@@ -278,12 +200,10 @@ def hidden_check(check: Callable[..., Any], fn: Callable[..., Any], **check_kwar
         raise ValueError(f"check must be one of {sorted(EXERCISES)}, got {name!r}")
     checks.check_independent(fn)
     exercise = EXERCISES[name](check_kwargs)
-    for case in exercise.cases:
-        where = f"hidden test of {name}: case '{case.description}'" + (f" with {case.kwargs}" if case.kwargs else "")
-        _run_case(fn, exercise, case, where)
-    gradients = " (values and gradients)" if exercise.cases[0].differentiable else ""
-    print(f"✓ hidden tests of {name}: {len(exercise.cases)} fresh cases agree with the reference{gradients}.")
-    return True
+    return checks.run_cases(f"hidden tests of {name}", fn, exercise.reference, exercise.cases, exercise.kind, {},
+                            "compare your function with the notebook's formula on these inputs, which no "
+                            "self-check uses.", differentiable=exercise.differentiable,
+                            forbid_autograd=exercise.forbid_autograd)
 
 
 __all__ = ["EXERCISES", "hidden_check"]

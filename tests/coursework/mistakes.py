@@ -105,6 +105,17 @@ return points / points.norm(dim=1, keepdim=True) if normalize else points
         code="""\
 return (1 - w) * sq_dist[i, k] + w * sq_dist[j, k] + w * (1 - w) * sq_dist[i, j]
 """),
+    "08-ex5-solution": Mistake(
+        hint="x_i's share is 1 − w",
+        code="""\
+raw = (1 - w) * x_i + w * x_j
+g = grad_s
+if normalize:
+    length = raw.norm()
+    s = raw / length
+    g = (g - s * (s @ g)) / length
+return w * g, (1 - w) * g
+"""),
 }
 
 #: What the "mistakes" student writes in a manually graded answer.
