@@ -38,6 +38,10 @@ from pathlib import Path
 
 import nbformat
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_student_versions import TARGET as STUDENT_EDITION  # noqa: E402  (sibling tool)
+from make_student_versions import with_student_header  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 TOOLS = Path(__file__).resolve().parent
@@ -156,7 +160,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         target = course / "source" / name
         target.mkdir(parents=True, exist_ok=True)
         for path in paths:
-            nb = nbformat.read(path, as_version=4)
+            # the release's Colab and Binder links open the student edition, never the solutions
+            nb = with_student_header(nbformat.read(path, as_version=4), STUDENT_EDITION / path.name)
             if not args.no_hidden_tests:
                 nb = with_hidden_tests(nb)
             nbformat.write(nb, target / path.name)

@@ -114,8 +114,9 @@ def has_exercises(nb: nbformat.NotebookNode) -> bool:
 render = notebook_header.render
 
 
-def _with_student_header(nb: nbformat.NotebookNode, target: Path) -> nbformat.NotebookNode:
-    """The notebook with its header's links pointing at ``target``, when it has a header."""
+def with_student_header(nb: nbformat.NotebookNode, target: Path) -> nbformat.NotebookNode:
+    """The notebook with its header's Colab and Binder links pointing at ``target`` (a path in
+    the student edition), when it has a header: a student never lands in the solutions."""
     if not notebook_header.has_header(nb):
         return nb
     slug, branch = notebook_header.repository(ROOT / "pyproject.toml")
@@ -133,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     expected = {}
     for path in sorted(SOURCE.glob("*.ipynb")):
         try:
-            student = _with_student_header(student_notebook(nbformat.read(path, as_version=4)), TARGET / path.name)
+            student = with_student_header(student_notebook(nbformat.read(path, as_version=4)), TARGET / path.name)
         except ValueError as error:
             print(f"{_shown(path)}: {error}", file=sys.stderr)
             return 2
