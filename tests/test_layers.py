@@ -36,7 +36,7 @@ THIRD_PARTY = {
     "experiments": {"tqdm", "PIL", "umap", "torchvision"},
 }
 #: Modules allowed one more optional dependency, imported lazily and documented there.
-OPTIONAL = {"eelib.pml_reference": {"pytorch_metric_learning"}}
+OPTIONAL = {"eelib.pml_reference": {"pytorch_metric_learning"}, "eelib.metrics": {"faiss"}}
 
 #: What ``import eelib.losses`` and the rest of the core must never load. (tqdm and pandas
 #: are left out: torch and scikit-learn load them by themselves when they are installed.)
