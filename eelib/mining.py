@@ -412,6 +412,8 @@ class _HardestPairs(torch.autograd.Function):
         better = torch.minimum if distance else torch.maximum
         batch, pairs = gram.shape[0], scores.pairs
         mined = torch.empty_like(base)
+        # a single block (small batches): keep its scores for the backward pass
+        ctx.scores = scores if scores.block == scores.pairs else None
         for p0, p1 in scores.blocks():
             b = p1 - p0
             scores.compute(p0, p1)
@@ -432,8 +434,8 @@ class _HardestPairs(torch.autograd.Function):
         # gradient and collects it per (segment, original), pass 2 applies it through the
         # row candidates' Σ_x c_pjx G[(p,x), k].
         gram, base, coefficients, half_synthetic, half_original = ctx.saved_tensors
-        distance = ctx.distance
-        scores = _BlockScores(gram, coefficients, half_synthetic, half_original, distance)
+        distance, kept_scores = ctx.distance, ctx.scores
+        scores = kept_scores or _BlockScores(gram, coefficients, half_synthetic, half_original, distance)
         batch, pairs, n, size = gram.shape[0], scores.pairs, scores.n, scores.block
         grad = grad.contiguous()
         grad_gram, grad_base = torch.empty_like(gram), torch.empty_like(base)
@@ -449,7 +451,8 @@ class _HardestPairs(torch.autograd.Function):
         better = torch.minimum if distance else torch.maximum
         for p0, p1 in scores.blocks():  # pass 1
             b, r0, r1 = p1 - p0, 2 * p0, 2 * p1
-            scores.compute(p0, p1)
+            if kept_scores is None:
+                scores.compute(p0, p1)
             g = grad[r0:r1].view(b, 2, batch)
             base_block = base[r0:r1].view(b, 2, batch)
             # which of base, row, column and both won each entry (ties: in that order)
@@ -484,7 +487,7 @@ class _HardestPairs(torch.autograd.Function):
         for p0, p1 in scores.blocks():  # pass 2: the row candidates ⟨s_pj, x_k⟩ = Σ_x c_pjx G[(p,x), k]
             b, r0, r1 = p1 - p0, 2 * p0, 2 * p1
             rows = gram[r0:r1].view(b, 2, batch)
-            a = scores.row_scores(p0, p1)
+            a = scores.synthetic_vs_original[:b] if kept_scores is not None else scores.row_scores(p0, p1)
             ga = _route(row_grads[p0:p1], a, scores.row_best[:b], grad_a[:b])
             if half_synthetic is not None:
                 grad_half_synthetic[p0:p1] -= ga.sum(2)
