@@ -72,8 +72,8 @@ def _resident_bytes() -> int:
         return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def measured(fn: Callable[[], object]) -> tuple[object, float, float]:
-    """``fn()``, its wall seconds and its peak resident-memory growth in GB."""
+def measured(fn: Callable[[], object]) -> tuple[object, float, float, float]:
+    """``fn()``, its wall and CPU (all threads) seconds and its peak resident-memory growth in GB."""
     baseline = _resident_bytes()
     peak = [baseline]
     done = threading.Event()
@@ -85,12 +85,12 @@ def measured(fn: Callable[[], object]) -> tuple[object, float, float]:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    start = time.perf_counter()
+    start, start_cpu = time.perf_counter(), time.process_time()
     result = fn()
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
     done.set()
     sampler.join()
-    return result, seconds, (peak[0] - baseline) / 2**30
+    return result, seconds, cpu_seconds, (peak[0] - baseline) / 2**30
 
 
 def pml_calculator(include: tuple[str, ...], kmeans_func=None):
@@ -111,6 +111,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--noise", type=float, default=2.2, help="within-class noise (default 2.2: R@1 about 0.8)")
     parser.add_argument("--skip-pml-nmi", action="store_true", help="skip PML's own faiss k-means run")
+    parser.add_argument("--skip-kmeans", action="store_true", help="retrieval metrics only")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
     if os.environ.get("MALLOC_MMAP_THRESHOLD_") != MMAP_THRESHOLD:
@@ -125,9 +126,9 @@ def main() -> None:
     rows, values = [], {}
 
     def run(name: str, fn: Callable[[], object]) -> object:
-        result, seconds, gigabytes = measured(fn)
-        rows.append({"what": name, "seconds": seconds, "peak_GB": gigabytes})
-        print(f"  {name}: {seconds:.1f} s, {gigabytes:.2f} GB", flush=True)
+        result, seconds, cpu_seconds, gigabytes = measured(fn)
+        rows.append({"what": name, "seconds": seconds, "cpu_seconds": cpu_seconds, "peak_GB": gigabytes})
+        print(f"  {name}: {seconds:.1f} s ({cpu_seconds:.1f} s CPU), {gigabytes:.2f} GB", flush=True)
         return result
 
     ours = run(f"eelib R@{{{', '.join(map(str, ks))}}} + MAP@R (one chunked pass)",
@@ -137,15 +138,16 @@ def main() -> None:
               lambda: pml_calculator(("precision_at_1", "mean_average_precision_at_r")).get_accuracy(x, y))
     values["PML"] = {k: float(v) for k, v in pml.items()}
     clusterings = {}
-    for method in ("torch", "faiss") if has_faiss else ("torch",):
+    for method in () if args.skip_kmeans else ("torch", "faiss") if has_faiss else ("torch",):
         clusterings[method] = run(f"eelib k-means, {classes} clusters, method={method!r}",
                                   lambda method=method: kmeans_cluster_ids(x, classes, method=method))
     from sklearn.metrics import normalized_mutual_info_score
 
     values["eelib NMI"] = {m: float(normalized_mutual_info_score(y.numpy(), ids)) for m, ids in clusterings.items()}
-    same = pml_calculator(("NMI",), kmeans_func=lambda _x, _n: torch.as_tensor(clusterings["torch"])).get_accuracy(x, y)
-    values["PML NMI on eelib's torch clustering"] = float(same["NMI"])
-    if has_faiss and not args.skip_pml_nmi:
+    if clusterings:
+        same = pml_calculator(("NMI",), kmeans_func=lambda _x, _n: torch.as_tensor(clusterings["torch"]))
+        values["PML NMI on eelib's torch clustering"] = float(same.get_accuracy(x, y)["NMI"])
+    if has_faiss and not (args.skip_pml_nmi or args.skip_kmeans):
         pml_nmi = run("PML NMI with its faiss k-means (niter=20)", lambda: pml_calculator(("NMI",)).get_accuracy(x, y))
         values["PML NMI (its own faiss k-means)"] = float(pml_nmi["NMI"])
     results = {
@@ -160,9 +162,10 @@ def main() -> None:
         ["R@1 (eelib) vs precision_at_1 (PML)", values["eelib"]["R@1"], values["PML"]["precision_at_1"]],
         ["MAP@R (eelib) vs mean_average_precision_at_r (PML)", values["eelib"]["MAP@R"],
          values["PML"]["mean_average_precision_at_r"]],
-        ["NMI of the torch clustering: eelib vs PML's formula", values["eelib NMI"]["torch"],
-         values["PML NMI on eelib's torch clustering"]],
     ]
+    if clusterings:
+        agreement.append(["NMI of the torch clustering: eelib vs PML's formula", values["eelib NMI"]["torch"],
+                          values["PML NMI on eelib's torch clustering"]])
     env = results["environment"]
     lines = [
         "# Evaluation benchmark",
@@ -170,8 +173,8 @@ def main() -> None:
         f"{env['samples']} × {env['dim']} embeddings, {env['classes']} classes; load average "
         f"{env['load_before']} before, {env['load_after']} after; {env['seconds']} s in all.",
         "",
-        "| what | seconds | peak memory (GB) |", "|---|---:|---:|",
-        *[f"| {r['what']} | {r['seconds']:.1f} | {r['peak_GB']:.2f} |" for r in rows],
+        "| what | wall s | CPU s (all threads) | peak memory (GB) |", "|---|---:|---:|---:|",
+        *[f"| {r['what']} | {r['seconds']:.1f} | {r['cpu_seconds']:.1f} | {r['peak_GB']:.2f} |" for r in rows],
         "", "| agreement | eelib | PML |", "|---|---:|---:|",
         *[f"| {name} | {a:.6f} | {b:.6f} |" for name, a, b in agreement],
         "", "eelib's values: " + ", ".join(f"{k} {v:.4f}" for k, v in values["eelib"].items())
@@ -182,7 +185,7 @@ def main() -> None:
     markdown = "\n".join(lines) + "\n"
     print(markdown)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = "eval_quick" if args.quick else "eval"
+    stem = "eval_quick" if args.quick else "eval_retrieval" if args.skip_kmeans else "eval"
     (args.out / f"{stem}.md").write_text(markdown)
     (args.out / f"{stem}.json").write_text(json.dumps(results, indent=2) + "\n")
 

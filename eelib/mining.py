@@ -184,8 +184,11 @@ def _expansion_plan(labels: tuple[int, ...], n_synthetic: int, device: torch.dev
 # pairs by gathering rows and columns of G, an original with two segments getting one row
 # per segment; the copies are then reduced with one more min / max.
 
-#: Elements (rows × columns) of one block's B-wide working arrays: small enough for cache.
+#: Elements (rows × columns) of one block's B-wide working arrays on the CPU: small enough
+#: for cache (measured in benchmarks/README.md). On a GPU, ``DEVICE_BLOCK_ELEMENTS``: fewer,
+#: larger kernels.
 BLOCK_ELEMENTS = 1 << 16
+DEVICE_BLOCK_ELEMENTS = 1 << 26
 
 
 class SegmentLayout(NamedTuple):
@@ -232,12 +235,10 @@ def _segment_layout(labels: tuple[int, ...], device: torch.device) -> SegmentLay
     batch = len(labels)
     rows = pair_within_classes(torch.tensor(labels, dtype=torch.long, device=device)).reshape(-1)
     positions = torch.arange(rows.shape[0], device=device)
-    first_copy = torch.empty(batch, dtype=torch.long, device=device)
-    second_copy = torch.empty(batch, dtype=torch.long, device=device)
-    # Scatter in reverse for the first copy, forwards for the second: with duplicates the
-    # last write wins, so the two differ exactly for an original with two segments.
-    first_copy[rows.flip(0)] = positions.flip(0)
-    second_copy[rows] = positions
+    # the first and the last layout row of each original (the same row unless it ends two segments)
+    unset = torch.full((batch,), rows.shape[0], dtype=torch.long, device=device)
+    first_copy = unset.scatter_reduce(0, rows, positions, "amin")
+    second_copy = torch.zeros_like(unset).scatter_reduce(0, rows, positions, "amax")
     is_permutation = rows.shape[0] == batch
     is_identity = is_permutation and bool((rows == positions).all())
     return SegmentLayout(rows, first_copy, second_copy, is_identity, is_permutation)
@@ -322,7 +323,8 @@ class _BlockScores:
         self.gram, self.coefficients = gram, coefficients
         self.half_synthetic, self.half_original, self.distance = half_synthetic, half_original, distance
         self.pairs, self.n = coefficients.shape[0], coefficients.shape[1]
-        self.block = max(1, min(self.pairs, BLOCK_ELEMENTS // gram.shape[0]))
+        budget = BLOCK_ELEMENTS if gram.device.type == "cpu" else DEVICE_BLOCK_ELEMENTS
+        self.block = max(1, min(self.pairs, budget // gram.shape[0]))
         batch, pairs, n, size = gram.shape[0], self.pairs, self.n, self.block
         new = gram.new_empty
         # coefficient of each column segment's ends, column segments last: (2, n, P)
