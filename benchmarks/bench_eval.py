@@ -134,6 +134,7 @@ def main() -> None:
     ours = run(f"eelib R@{{{', '.join(map(str, ks))}}} + MAP@R (one chunked pass)",
                lambda: retrieval_metrics(x, y, ks))
     values["eelib"] = ours
+    run("eelib R@1 + MAP@R (what PML computes: 12 neighbours)", lambda: retrieval_metrics(x, y, (1,)))
     pml = run(f"PML AccuracyCalculator precision_at_1 + MAP@R ({'faiss IndexFlatL2' if has_faiss else 'CustomKNN'})",
               lambda: pml_calculator(("precision_at_1", "mean_average_precision_at_r")).get_accuracy(x, y))
     values["PML"] = {k: float(v) for k, v in pml.items()}

@@ -17,6 +17,10 @@ Because ``x_i ∈ E(i)``, a mined negative is never farther than the original on
 all and hardest triplet, N-pair, lifted, MS) can only grow with EE. Semi-hard triplet mining
 is the exception: a negative that EE makes hard leaves the semi-hard band and is no longer
 counted, so EE can lower that loss.
+
+:func:`hardest_pair_matrix` computes D̃ from the B × B Gram matrix alone, segment by segment,
+without forming the expanded batch's N × N matrix (see the comment above it); its result and
+gradients equal the reduction of that matrix over the expanded sets (tests/test_hardest_pairs.py).
 """
 
 from __future__ import annotations
@@ -360,7 +364,7 @@ class _BlockScores:
         rows = self.gram[2 * p0:2 * p1]
         coefficients = self.coefficients[p0:p1]
         hs, ho = self.half_synthetic, self.half_original
-        a = self.row_scores(p0, p1)
+        self.row_scores(p0, p1)
         row_best = self.row_best[:b]
         row = row_best if ho is None else torch.sub(row_best, ho, out=self.row[:b])
         # the block's originals against the synthetic points of every segment
@@ -380,7 +384,7 @@ class _BlockScores:
         if hs is not None:
             pairs_view.sub_(hs[p0:p1, :, None]).sub_(self.half_by_column.view(1, 1, n * pairs))
         both = torch.amax(self.synthetic_pairs[:b], 1, out=self.both[:b])
-        self.row_view, self.column_view, self.both_view = row, column, both
+        self.row_score, self.column_score, self.both_score = row, column, both
         self.row_m = self._measure(row, self.row_measure[:b])
         self.column_m = self._measure(column, self.column_measure[:b])
         self.both_m = self._measure(both, self.both_measure[:b])
@@ -472,8 +476,8 @@ class _HardestPairs(torch.autograd.Function):
             grad_both_x = grad_column_both.sub_(grad_column)
             grad_both = torch.add(grad_both_x[:, 0], grad_both_x[:, 1])
             if distance:  # measure −2 · score, clipped at 0
-                for g_m, score in ((grad_row, scores.row_view), (grad_column, scores.column_view),
-                                   (grad_both, scores.both_view)):
+                for g_m, score in ((grad_row, scores.row_score), (grad_column, scores.column_score),
+                                   (grad_both, scores.both_score)):
                     g_m.mul_(torch.le(score, 0, out=torch.empty_like(score))).mul_(-2)
             row_grads[p0:p1] += grad_row
             row_grads[:, r0:r1] += grad_column.view(2 * b, pairs).T

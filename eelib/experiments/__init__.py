@@ -12,6 +12,10 @@ models
     Small embedding networks and a pretrained image backbone.
 datasets
     Loaders for the CUB-200-2011, CARS196 and Stanford Online Products folders.
+loading
+    P × K batches through a DataLoader (worker processes, pinned memory), generated image folders.
+distributed
+    Training under torchrun with DistributedDataParallel, each rank its own P × K batches.
 generators
     A minimal DAML-style generator baseline, to time EE against.
 timing
