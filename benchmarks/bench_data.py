@@ -36,7 +36,7 @@ import torch
 from eelib.data import PKSampler
 from eelib.experiments.datasets import TrainTransform, load_benchmark
 from eelib.experiments.loading import endless, pk_loader, write_image_folder
-from eelib.experiments.train import gather
+from eelib.experiments.train import _gathered  # fit's own in-process loop
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -48,13 +48,6 @@ def images_per_second(stream, batches: int) -> float:
         images, _ = next(stream)
         count += images.shape[0]
     return count / (time.perf_counter() - start)
-
-
-def gathered(data, sampler):
-    while True:
-        for batch in sampler:
-            index = torch.as_tensor(batch)
-            yield gather(data, index), data.labels[index]
 
 
 def main() -> None:
@@ -72,7 +65,7 @@ def main() -> None:
         data = load_benchmark("sop", root, "train", transform=TrainTransform(227))
         p = min(32, n_classes)
         variants = {
-            "gather in the training process (fit without a loader)": gathered(data, PKSampler(data.labels, p, 4)),
+            "gather in the training process (fit without a loader)": _gathered(data, data.labels, PKSampler(data.labels, p, 4)),
             "pk_loader, 0 workers": endless(pk_loader(data, classes_per_batch=p, samples_per_class=4)),
             "pk_loader, 1 worker": endless(pk_loader(data, classes_per_batch=p, samples_per_class=4, workers=1)),
             "pk_loader, 2 workers": endless(pk_loader(data, classes_per_batch=p, samples_per_class=4, workers=2)),
