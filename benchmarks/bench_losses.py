@@ -1,27 +1,27 @@
-"""Time eelib's losses: against pytorch-metric-learning, EE's overhead, and the paper's claim.
+"""Time eelib's losses at training-size batches: eelib, eelib + EE (n = 2) and PML.
 
 Run by hand from the repository root (never collected by pytest)::
 
-    .venv/bin/python benchmarks/bench_losses.py            # full run, about 1 minute
-    .venv/bin/python benchmarks/bench_losses.py --quick    # fewer repetitions, ~15 s
+    .venv/bin/python benchmarks/bench_losses.py             # the full grid, 20-40 min on 2 busy cores
+    .venv/bin/python benchmarks/bench_losses.py --quick     # B in {128, 1024}, D = 512, a few minutes
+    .venv/bin/python benchmarks/bench_losses.py --device cuda   # on a GPU (see gpu_check.py)
 
-Setting: B = 128 (32 classes x 4; N-pair 64 classes x 2), D = 512, float32, unit-norm
-random embeddings, forward + backward on the CPU with ``torch.set_num_threads(2)``.
-Every number is the median over repeated runs in this one process, after a warm-up;
-competing variants are timed in interleaved rounds so that load from other processes
-hits them alike.
+Setting: for every loss, B ∈ {128, 1024, 2048, 4096} (P classes × 4; N-pair P × 2) and
+D ∈ {128, 512}, float32, unit-norm random embeddings, forward + backward. Three variants of
+each (loss, B, D) are timed in interleaved rounds, so that load from other processes hits them
+alike: eelib without EE, eelib with EE (``n_synthetic = 2``), and pytorch-metric-learning
+configured to compute the same formula (:mod:`eelib.pml_reference`; skipped where PML's
+implementation needs more than ``--pml-limit-gb``, e.g. its lifted structure loss, which
+forms a positive-pairs × negative-pairs matrix). Every number is a median; both wall time
+and process CPU time (all threads) are recorded, because CPU time moves less under load.
 
-Tables (printed as Markdown, and written to ``benchmarks/results/losses.md`` and
-``losses.json``):
+Peak memory is measured in a fresh child process per (loss, B, D, variant): the growth of
+the resident set's high-water mark (Linux's ``VmHWM``, reset before the step) over one forward +
+backward after a warm-up step, with ``MALLOC_MMAP_THRESHOLD_`` fixed so that glibc maps every
+large block and unmaps it when freed. On a GPU it is ``torch.cuda.max_memory_allocated``.
 
-(a) eelib / PML time per loss, PML configured to compute the same formula
-    (docs/paper.md §5; :mod:`eelib.pml_reference`, which the tests use too).
-(b) EE overhead: time with ``n_synthetic = n`` over time with ``n = 0``, per loss, for
-    n = 1, 2, 4, 8, and for n = 2 at D = 64, 512, 2048.
-(c) The paper's comparison (UNVERIFIED numbers, docs/paper.md §2.2): generating 32
-    synthetic points for a 32-sample batch versus computing the triplet loss on it.
-(d) Where EE's extra time goes: the stages of the mining path for batch-hard triplet,
-    B = 128, D = 512, n = 2.
+Outputs: Markdown tables printed and written to ``benchmarks/results/losses.md``, every number
+in ``losses.json``, and ``losses_vs_batch.png`` (time against B).
 """
 
 from __future__ import annotations
@@ -32,19 +32,19 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-import pytorch_metric_learning
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from eelib import expand, pml_reference
 from eelib.data import random_batch
-from eelib.distances import squared_distances_from_gram
-from eelib.expansion import expanded_inner_products, expanded_sets, synthetic_provenance
+from eelib.expansion import expanded_inner_products, synthetic_provenance
 from eelib.losses import (
     contrastive_loss,
     lifted_structure_loss,
@@ -52,34 +52,30 @@ from eelib.losses import (
     npair_loss,
     triplet_loss,
 )
-from eelib.mining import _reduce_over_sets
 
 RESULTS = Path(__file__).resolve().parent / "results"
 MARGIN = {"contrastive": 1.0, "triplet": 0.2, "lifted": 1.0}
 MS = {"alpha": 2.0, "beta": 50.0, "base": 0.5, "epsilon": 0.1}
 L2_REG = 0.002
 LOSS_NAMES = ["contrastive", "triplet-all", "triplet-semihard", "triplet-hardest", "npair", "lifted", "ms"]
-GOAL_PML_RATIO = 1.0
-GOAL_EE_OVERHEAD = 1.5
+VARIANTS = ("eelib", "eelib+EE", "PML")
+#: Goals of issue 16: EE (n = 2) over the base loss, and peak memory of EE over the base.
+GOAL_EE_RATIO = {128: 2.0}  # and 1.5 for every larger B
+GOAL_EE_RATIO_LARGE = 1.5
+GOAL_MEMORY_RATIO = 2.0
+MMAP_THRESHOLD = "131072"
 
 Step = Callable[[], None]
 
 
-# ------------------------------------------------------------------------ batches
+# ------------------------------------------------------------------------ batches and losses
 
 
-def make_batch(classes: int, per_class: int, dim: int, seed: int = 0) -> tuple[Tensor, Tensor]:
-    """Unit-norm float32 embeddings (requiring grad) in class blocks, and their labels."""
-    x, labels = random_batch([per_class] * classes, dim, seed=seed, dtype=torch.float32)
-    return x.requires_grad_(True), labels
-
-
-def batch_for(name: str, dim: int) -> tuple[Tensor, Tensor]:
-    """B = 128: 32 x 4, or 64 x 2 for N-pair (which needs exactly two per class)."""
-    return make_batch(64, 2, dim) if name == "npair" else make_batch(32, 4, dim)
-
-
-# ------------------------------------------------------------------------- losses
+def make_batch(name: str, batch: int, dim: int, device: str) -> tuple[Tensor, Tensor]:
+    """Unit-norm float32 embeddings (requiring grad) in class blocks of 4 (N-pair: 2), and labels."""
+    per_class = 2 if name == "npair" else 4
+    x, labels = random_batch([per_class] * (batch // per_class), dim, seed=batch + dim, dtype=torch.float32)
+    return x.to(device).requires_grad_(True), labels.to(device)
 
 
 def eelib_loss(name: str, labels: Tensor, n_synthetic: int = 0) -> Callable[[Tensor], Tensor]:
@@ -110,219 +106,311 @@ def pml_loss(name: str, labels: Tensor) -> Callable[[Tensor], Tensor]:
     return lambda e: fn(e, labels)
 
 
+def pml_bytes(name: str, batch: int) -> float:
+    """A lower bound on the largest tensor PML's implementation allocates (bytes, float32 + indices)."""
+    if name == "lifted":  # one row per positive pair, one column per negative pair
+        positive_pairs, negative_pairs = batch * 3 / 2, batch * (batch - 4)
+        return 4.0 * positive_pairs * negative_pairs
+    if name in ("triplet-all", "triplet-semihard"):  # every triplet's three int64 indices
+        return 3 * 8.0 * batch * 3 * (batch - 4)
+    return 4.0 * batch * batch
+
+
 def train_step(loss: Callable[[Tensor], Tensor], x: Tensor) -> Step:
-    """Forward + backward of ``loss`` at ``x``, gradient cleared each time."""
+    """Forward + backward of ``loss`` at ``x``, gradient cleared each time, synchronised on a GPU."""
+    cuda = x.is_cuda
 
     def step() -> None:
         x.grad = None
         loss(x).backward()
+        if cuda:
+            torch.cuda.synchronize()
 
     return step
 
 
-# ------------------------------------------------------------------------- timing
+# ------------------------------------------------------------------------ timing and memory
 
 
-def interleaved_medians(steps: dict[str, Step], rounds: int, per_round: int) -> dict[str, float]:
-    """Median milliseconds per call of each step, timed in alternating rounds."""
-    samples: dict[str, list[float]] = {name: [] for name in steps}
-    for step in steps.values():  # warm-up: allocator, thread pool, lazy imports
-        for _ in range(3):
-            step()
+def interleaved_medians(steps: dict[str, Step], rounds: int, per_round: int) -> dict[str, dict[str, float]]:
+    """Median wall and CPU milliseconds per call of each step, timed in alternating rounds."""
+    wall: dict[str, list[float]] = {name: [] for name in steps}
+    cpu: dict[str, list[float]] = {name: [] for name in steps}
+    for step in steps.values():  # warm-up: allocator, thread pool, caches of label patterns
+        step()
     for _ in range(rounds):
         for name, step in steps.items():
             for _ in range(per_round):
-                start = time.perf_counter()
+                start, start_cpu = time.perf_counter(), time.process_time()
                 step()
-                samples[name].append(time.perf_counter() - start)
-    return {name: 1e3 * statistics.median(values) for name, values in samples.items()}
+                wall[name].append(time.perf_counter() - start)
+                cpu[name].append(time.process_time() - start_cpu)
+    return {name: {"wall_ms": 1e3 * statistics.median(wall[name]), "cpu_ms": 1e3 * statistics.median(cpu[name])}
+            for name in steps}
 
 
-# ------------------------------------------------------------------------- tables
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith(field + ":"))
+
+
+def peak_memory_mb(step: Step, device: str) -> float:
+    """Peak memory growth (MB) during one call of ``step``; see :func:`peak_memory_in_child`.
+
+    On the CPU: Linux's high-water mark of the resident set (``VmHWM``), reset just before the
+    step (writing 5 to ``/proc/self/clear_refs``), minus the resident set then. On a GPU:
+    ``torch.cuda.max_memory_allocated`` minus what was allocated before.
+    """
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        step()
+        return (torch.cuda.max_memory_allocated() - before) / 2**20
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")
+    before = _status_kb("VmRSS")
+    step()
+    return (_status_kb("VmHWM") - before) / 1024
+
+
+def peak_memory_in_child(name: str, batch: int, dim: int, variant: str, device: str) -> float:
+    """:func:`peak_memory_mb` of one step (after one warm-up step) in a fresh process.
+
+    A fresh process, because after other steps the allocator keeps freed memory resident and
+    reuses it, so the resident set no longer grows with what a step allocates; glibc's
+    ``MALLOC_MMAP_THRESHOLD_`` is fixed there so that every large block is mapped and unmapped.
+    """
+    command = [sys.executable, __file__, "--peak-memory", name, str(batch), str(dim), variant, "--device", device,
+               "--threads", str(torch.get_num_threads())]
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD}
+    done = subprocess.run(command, capture_output=True, text=True, env=env, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def _peak_memory_of(name: str, batch: int, dim: int, variant: str, device: str) -> float:
+    x, labels = make_batch(name, batch, dim, device)
+    loss = pml_loss(name, labels) if variant == "PML" else eelib_loss(name, labels, 2 if variant == "eelib+EE" else 0)
+    step = train_step(loss, x)
+    step()
+    return peak_memory_mb(step, device)
+
+
+# ------------------------------------------------------------------------ the grid
+
+
+def bench_grid(sizes: list[int], dims: list[int], names: list[str], device: str, pml_limit_gb: float,
+               log: Callable[[str], None]) -> list[dict]:
+    """Every (loss, B, D): time and peak memory of eelib, eelib + EE (n = 2) and PML."""
+    rows = []
+    for dim in dims:
+        for batch in sizes:
+            rounds, per_round = (5, 3) if batch <= 128 else (3, 1) if batch >= 2048 else (3, 2)
+            for name in names:
+                x, labels = make_batch(name, batch, dim, device)
+                steps = {"eelib": train_step(eelib_loss(name, labels), x),
+                         "eelib+EE": train_step(eelib_loss(name, labels, 2), x)}
+                if pml_bytes(name, batch) <= pml_limit_gb * 2**30:
+                    steps["PML"] = train_step(pml_loss(name, labels), x)
+                times = interleaved_medians(steps, rounds, per_round)
+                row = {"loss": name, "B": batch, "D": dim}
+                for variant in VARIANTS:
+                    if variant in steps:
+                        row[f"{variant} wall ms"] = times[variant]["wall_ms"]
+                        row[f"{variant} cpu ms"] = times[variant]["cpu_ms"]
+                        row[f"{variant} peak MB"] = peak_memory_in_child(name, batch, dim, variant, device)
+                rows.append(row)
+                log(f"  B={batch:5d} D={dim:4d} {name:17s} " + "  ".join(
+                    f"{v} {row[f'{v} wall ms']:.1f} ms" for v in VARIANTS if f"{v} wall ms" in row))
+    return rows
+
+
+def bench_ee_against_n(batch: int, dim: int, n_values: list[int], device: str, rounds: int) -> list[dict]:
+    """EE's cost against the number of synthetic points n, one size, every loss."""
+    rows = []
+    for name in LOSS_NAMES:
+        x, labels = make_batch(name, batch, dim, device)
+        steps = {str(n): train_step(eelib_loss(name, labels, n), x) for n in [0, *n_values]}
+        times = interleaved_medians(steps, rounds, 1)
+        base = times["0"]["wall_ms"]
+        rows.append({"loss": name, "base ms": base, **{f"n={n}": times[str(n)]["wall_ms"] / base for n in n_values}})
+    return rows
+
+
+def bench_generation(rounds: int, per_round: int) -> dict[str, float]:
+    """32 synthetic points (8 classes x 4 -> 16 pairs, n = 2) vs the triplet loss; forward only."""
+    x, labels = random_batch([4] * 8, 512, dtype=torch.float32)
+    prov = synthetic_provenance(labels, 2)
+    weight, first, second = prov.weight[32:, None].float(), prov.parent_a[32:], prov.parent_b[32:]
+    steps = {
+        "expand_ms": lambda: expand(x, labels, 2),
+        "arithmetic_ms": lambda: F.normalize((1 - weight) * x[first] + weight * x[second], dim=1),
+        "gram_path_ms": lambda: expanded_inner_products(x @ x.T, synthetic_provenance(labels, 2)),
+        "triplet_ms": lambda: triplet_loss(x, labels, margin=MARGIN["triplet"], mining="hardest"),
+    }
+    with torch.no_grad():
+        times = {k: v["wall_ms"] for k, v in interleaved_medians(steps, rounds, per_round).items()}
+    return {**times, "expand_over_triplet": times["expand_ms"] / times["triplet_ms"],
+            "arithmetic_over_triplet": times["arithmetic_ms"] / times["triplet_ms"],
+            "paper_generation_ms": 0.0023, "paper_triplet_ms": 0.2734, "paper_ratio": 0.0023 / 0.2734}
+
+
+# ------------------------------------------------------------------------ report
 
 
 def table(header: list[str], rows: list[list[object]]) -> str:
-    """A Markdown table; floats printed with 4 significant digits."""
+    """A Markdown table; floats printed with 3 significant digits."""
 
     def cell(value: object) -> str:
-        return f"{value:.4g}" if isinstance(value, float) else str(value)
+        return f"{value:.3g}" if isinstance(value, float) else str(value)
 
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
-def bench_vs_pml(rounds: int, per_round: int) -> list[dict]:
-    """(a) eelib / PML, forward + backward, per loss."""
-    results = []
-    for name in LOSS_NAMES:
-        x, labels = batch_for(name, 512)
-        times = interleaved_medians(
-            {"eelib": train_step(eelib_loss(name, labels), x), "pml": train_step(pml_loss(name, labels), x)},
-            rounds, per_round,
-        )
-        results.append({"loss": name, "eelib_ms": times["eelib"], "pml_ms": times["pml"],
-                        "ratio": times["eelib"] / times["pml"]})
-    return results
+def goal(batch: int) -> float:
+    return GOAL_EE_RATIO.get(batch, GOAL_EE_RATIO_LARGE)
 
 
-def bench_ee_overhead(n_values: list[int], dims: list[int], rounds: int, per_round: int) -> dict[str, list[dict]]:
-    """(b) time(n) / time(0) per loss, over n at D = 512 and over D at n = 2."""
-    by_n, by_dim = [], []
-    for name in LOSS_NAMES:
-        x, labels = batch_for(name, 512)
-        steps = {n: train_step(eelib_loss(name, labels, n), x) for n in [0, *n_values]}
-        times = interleaved_medians({str(n): step for n, step in steps.items()}, rounds, per_round)
-        by_n.append({"loss": name, "base_ms": times["0"],
-                     **{f"n={n}": times[str(n)] / times["0"] for n in n_values}})
-        for dim in dims:
-            x, labels = batch_for(name, dim)
-            times = interleaved_medians(
-                {"0": train_step(eelib_loss(name, labels, 0), x), "2": train_step(eelib_loss(name, labels, 2), x)},
-                rounds, per_round,
-            )
-            by_dim.append({"loss": name, "dim": dim, "base_ms": times["0"], "ee_ms": times["2"],
-                           "extra_ms": times["2"] - times["0"], "ratio": times["2"] / times["0"]})
-    return {"by_n": by_n, "by_dim": by_dim}
+def ratio(row: dict, numerator: str, denominator: str, unit: str) -> float | str:
+    key_n, key_d = f"{numerator} {unit}", f"{denominator} {unit}"
+    if key_n not in row or key_d not in row or row[key_d] <= 0:
+        return "n/a"
+    return row[key_n] / row[key_d]
 
 
-def bench_generation(rounds: int, per_round: int) -> dict[str, float]:
-    """(c) 32 synthetic points (8 classes x 4 -> 16 pairs, n = 2) vs the triplet loss; forward only."""
-    x, labels = make_batch(8, 4, 512)
-    x = x.detach()
-
-    def explicit() -> None:
-        expand(x, labels, 2)
-
-    prov = synthetic_provenance(labels, 2)
-    weight, first, second = prov.weight[32:, None].float(), prov.parent_a[32:], prov.parent_b[32:]
-
-    def arithmetic() -> None:  # pairs known in advance, as the official code's fixed swap
-        F.normalize((1 - weight) * x[first] + weight * x[second], dim=1)
-
-    def gram_path() -> None:
-        expanded_inner_products(x @ x.T, synthetic_provenance(labels, 2))
-
-    def triplet() -> None:
-        triplet_loss(x, labels, margin=MARGIN["triplet"], mining="hardest")
-
-    assert int(expand(x, labels, 2).is_synthetic.sum()) == 32
-    with torch.no_grad():
-        times = interleaved_medians(
-            {"expand_ms": explicit, "arithmetic_ms": arithmetic, "gram_path_ms": gram_path, "triplet_ms": triplet},
-            rounds, per_round,
-        )
-    return {**times, "expand_over_triplet": times["expand_ms"] / times["triplet_ms"],
-            "arithmetic_over_triplet": times["arithmetic_ms"] / times["triplet_ms"],
-            "paper_generation_ms": 0.0023, "paper_triplet_ms": 0.2734, "paper_ratio": 0.0023 / 0.2734}
-
-
-def bench_ee_stages(rounds: int, per_round: int) -> dict[str, float]:
-    """(d) The stages of EE's mining path (batch-hard triplet, B = 128, D = 512, n = 2)."""
-    x, labels = batch_for("triplet-hardest", 512)
-    gram = (x @ x.T).detach().requires_grad_(True)
-    prov = synthetic_provenance(labels, 2)
-    sets = expanded_sets(prov, labels.shape[0])
-    inner = expanded_inner_products(gram, prov).detach().requires_grad_(True)
-    squared = squared_distances_from_gram(inner).detach().requires_grad_(True)
-
-    def backward_of(make: Callable[[], Tensor], leaf: Tensor) -> Step:
-        def step() -> None:
-            leaf.grad = None
-            make().sum().backward()
-
-        return step
-
-    return interleaved_medians({
-        "loss n=0": train_step(eelib_loss("triplet-hardest", labels, 0), x),
-        "loss n=2": train_step(eelib_loss("triplet-hardest", labels, 2), x),
-        "provenance + expanded sets (labels only)": lambda: expanded_sets(synthetic_provenance(labels, 2), 128),
-        "Gram identity K = A G Aᵀ, normalised (fwd + bwd)": backward_of(
-            lambda: expanded_inner_products(gram, prov), gram),
-        "squared distances N x N (fwd + bwd)": backward_of(lambda: squared_distances_from_gram(inner), inner),
-        "hardest pair over E(i) x E(k) (fwd + bwd)": backward_of(
-            lambda: _reduce_over_sets(squared, sets, "squared_distance"), squared),
-    }, rounds, per_round)
+def grid_tables(rows: list[dict]) -> list[str]:
+    parts = []
+    for dim in sorted({r["D"] for r in rows}):
+        body = []
+        for r in (r for r in rows if r["D"] == dim):
+            ee_wall = ratio(r, "eelib+EE", "eelib", "wall ms")
+            verdict = "met" if isinstance(ee_wall, float) and ee_wall <= goal(r["B"]) else "MISSED"
+            body.append([r["loss"], r["B"], r["eelib wall ms"], ee_wall, ratio(r, "eelib+EE", "eelib", "cpu ms"),
+                         f"≤ {goal(r['B'])}: {verdict}", ratio(r, "eelib", "PML", "wall ms"),
+                         ratio(r, "eelib+EE", "PML", "wall ms"), r["eelib peak MB"],
+                         ratio(r, "eelib+EE", "eelib", "peak MB")])
+        parts += [f"### D = {dim}", table(
+            ["loss", "B", "eelib ms", "EE / eelib (wall)", "EE / eelib (CPU)", "goal", "eelib / PML",
+             "EE / PML", "eelib peak MB", "EE / eelib peak memory"], body)]
+    return parts
 
 
 def report(results: dict) -> str:
-    """All tables as one Markdown document."""
     env = results["environment"]
     parts = [
         "# Loss benchmarks",
-        f"{env['date']}, torch {env['torch']}, pytorch-metric-learning {env['pml']}, "
-        f"{env['threads']} threads, {env['cpus']} CPUs visible, {env['machine']}; "
-        f"mode: {env['mode']}. Median ms of forward + backward unless stated.",
-        "## (a) eelib vs PML (B = 128, D = 512)",
-        table(["loss", "eelib ms", "PML ms", "eelib / PML", f"goal <= {GOAL_PML_RATIO}"],
-              [[r["loss"], r["eelib_ms"], r["pml_ms"], r["ratio"], "met" if r["ratio"] <= GOAL_PML_RATIO else "MISSED"]
-               for r in results["vs_pml"]]),
+        f"{env['date']}, torch {env['torch']}, pytorch-metric-learning {env['pml']}, device {env['device']}, "
+        f"{env['threads']} threads, {env['cpus']} CPUs visible, load average {env['load_before']} before and "
+        f"{env['load_after']} after; {env['seconds']:.0f} s. Forward + backward, medians of interleaved "
+        "rounds. Ratios: EE / eelib is eelib with n = 2 over eelib with n = 0 (goal ≤ 2 at B = 128, "
+        "≤ 1.5 above); eelib / PML below 1 means eelib is faster; peak memory goal ≤ 2.",
+        "## (a) Time and memory against the batch size",
+        *grid_tables(results["grid"]),
     ]
-    by_n = results["ee_overhead"]["by_n"]
-    n_columns = [key for key in by_n[0] if key.startswith("n=")]
-    parts += [
-        "## (b) EE overhead: time(n) / time(n = 0), D = 512",
-        table(["loss", "n = 0 ms", *n_columns, f"n=2 goal <= {GOAL_EE_OVERHEAD}"],
-              [[r["loss"], r["base_ms"], *[r[c] for c in n_columns],
-                "met" if r.get("n=2", 0.0) <= GOAL_EE_OVERHEAD else "MISSED"] for r in by_n]),
-        "## (b) EE overhead against the embedding dimension (n = 2)",
-        "Through the Gram identity the extra work after `X Xᵀ` does not depend on D, so the "
-        "extra milliseconds should stay flat while the ratio falls as D grows.",
-        table(["loss", "D", "n = 0 ms", "n = 2 ms", "extra ms", "ratio"],
-              [[r["loss"], r["dim"], r["base_ms"], r["ee_ms"], r["extra_ms"], r["ratio"]]
-               for r in results["ee_overhead"]["by_dim"]]),
-    ]
-    gen = results["generation"]
-    stages = results["ee_stages"]
-    parts += [
-        "## (c) Generating 32 synthetic points vs the triplet loss (forward only, 32 x 512)",
-        "Paper numbers as reported by a secondary source (UNVERIFIED, docs/paper.md §2.2).",
-        table(["what", "ms"], [
-            ["`expand` (explicit points, n = 2, 16 pairs, incl. validation and pairing)", gen["expand_ms"]],
-            ["interpolation + normalisation only (pairs known)", gen["arithmetic_ms"]],
-            ["Gram path (`expanded_inner_products`, incl. X Xᵀ and provenance)", gen["gram_path_ms"]],
-            ["batch-hard triplet loss, n = 0", gen["triplet_ms"]],
-            ["ratio expand / triplet", gen["expand_over_triplet"]],
-            ["ratio interpolation only / triplet", gen["arithmetic_over_triplet"]],
-            ["paper: generation (UNVERIFIED)", gen["paper_generation_ms"]],
-            ["paper: triplet loss (UNVERIFIED)", gen["paper_triplet_ms"]],
-            ["paper: ratio", gen["paper_ratio"]],
-        ]),
-        "## (d) Where EE's time goes (batch-hard triplet, B = 128, D = 512, n = 2, N = 256)",
-        table(["stage", "ms"], [[name, value] for name, value in stages.items()]),
-    ]
+    if results.get("ee_against_n"):
+        by_n = results["ee_against_n"]
+        n_columns = [key for key in by_n[0] if key.startswith("n=")]
+        spec = results["ee_against_n_setting"]
+        parts += [f"## (b) EE's cost against n (B = {spec['B']}, D = {spec['D']}, wall time / n = 0)",
+                  table(["loss", "n = 0 ms", *n_columns], [[r["loss"], r["base ms"], *[r[c] for c in n_columns]]
+                                                          for r in by_n])]
+    if results.get("generation"):
+        gen = results["generation"]
+        parts += [
+            "## (c) Generating 32 synthetic points vs the triplet loss (forward only, 32 x 512)",
+            "Paper numbers as reported by a secondary source (UNVERIFIED, docs/paper.md §2.2).",
+            table(["what", "ms"], [
+                ["`expand` (explicit points, n = 2, 16 pairs, incl. validation and pairing)", gen["expand_ms"]],
+                ["interpolation + normalisation only (pairs known)", gen["arithmetic_ms"]],
+                ["Gram path (`expanded_inner_products`, incl. X Xᵀ and provenance)", gen["gram_path_ms"]],
+                ["batch-hard triplet loss, n = 0", gen["triplet_ms"]],
+                ["ratio expand / triplet", gen["expand_over_triplet"]],
+                ["ratio interpolation only / triplet", gen["arithmetic_over_triplet"]],
+                ["paper: ratio generation / triplet (UNVERIFIED)", gen["paper_ratio"]],
+            ]),
+        ]
     return "\n\n".join(parts) + "\n"
+
+
+def plot(rows: list[dict], path: Path) -> None:
+    """Time against B, one panel per loss, D = 512 solid and D = 128 dashed."""
+    import matplotlib
+    import matplotlib.ticker
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [n for n in LOSS_NAMES if any(r["loss"] == n for r in rows)]
+    fig, axes = plt.subplots(2, (len(names) + 1) // 2, figsize=(3.3 * ((len(names) + 1) // 2), 6.4), squeeze=False)
+    colors = {"eelib": "C0", "eelib+EE": "C3", "PML": "C7"}
+    for ax, name in zip(axes.flat, names):
+        for dim, style in ((512, "-"), (128, "--")):
+            for variant in VARIANTS:
+                points = sorted((r["B"], r[f"{variant} wall ms"]) for r in rows
+                                if r["loss"] == name and r["D"] == dim and f"{variant} wall ms" in r)
+                if points:
+                    ax.plot(*zip(*points), style, marker="o", ms=3, color=colors[variant],
+                            label=f"{variant}, D = {dim}")
+        ax.set(xscale="log", yscale="log", title=name, xlabel="batch size B", ylabel="ms (fwd + bwd)")
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+        ax.set_xticks(sorted({r["B"] for r in rows}), [str(b) for b in sorted({r["B"] for r in rows})])
+    for ax in axes.flat[len(names):]:
+        ax.axis("off")
+    axes.flat[0].legend(fontsize=6)
+    fig.suptitle("forward + backward time against the batch size (log-log)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions and configurations (~15 s)")
+    parser.add_argument("--quick", action="store_true", help="B in {128, 1024}, D = 512, no n sweep")
+    parser.add_argument("--sizes", type=int, nargs="+", default=[128, 1024, 2048, 4096])
+    parser.add_argument("--dims", type=int, nargs="+", default=[128, 512])
+    parser.add_argument("--losses", nargs="+", default=LOSS_NAMES, choices=LOSS_NAMES)
     parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--pml-limit-gb", type=float, default=2.0,
+                        help="skip PML where its largest tensor would exceed this (default 2 GB)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"output folder (default {RESULTS})")
+    parser.add_argument("--peak-memory", nargs=4, metavar=("LOSS", "B", "D", "VARIANT"),
+                        help="(used by the script itself) print the peak memory of one step and exit")
     args = parser.parse_args()
+    if args.peak_memory:
+        torch.set_num_threads(args.threads)
+        name, batch, dim, variant = args.peak_memory
+        print(_peak_memory_of(name, int(batch), int(dim), variant, args.device))
+        return
+
+    import pytorch_metric_learning
 
     torch.set_num_threads(args.threads)
-    rounds, per_round = (3, 5) if args.quick else (8, 10)
-    n_values = [1, 2, 4] if args.quick else [1, 2, 4, 8]
-    dims = [64, 2048] if args.quick else [64, 512, 2048]
+    sizes, dims = ([128, 1024], [512]) if args.quick else (args.sizes, args.dims)
+    start, load_before = time.perf_counter(), round(os.getloadavg()[0], 1)
+    grid = bench_grid(sizes, dims, args.losses, args.device, args.pml_limit_gb, log=print)
     results = {
-        "environment": {
-            "date": datetime.date.today().isoformat(), "torch": torch.__version__,
-            "pml": pytorch_metric_learning.__version__, "threads": torch.get_num_threads(),
-            "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
-            "mode": "quick" if args.quick else "full", "rounds": rounds, "per_round": per_round,
-        },
-        "vs_pml": bench_vs_pml(rounds, per_round),
-        "ee_overhead": bench_ee_overhead(n_values, dims, rounds, per_round),
-        "generation": bench_generation(rounds, 20 * per_round),
-        "ee_stages": bench_ee_stages(rounds, per_round),
+        "grid": grid,
+        "ee_against_n": [] if args.quick else bench_ee_against_n(1024, 512, [1, 2, 4, 8], args.device, 3),
+        "ee_against_n_setting": {"B": 1024, "D": 512},
+        "generation": None if args.device != "cpu" else bench_generation(5, 20),
+    }
+    results["environment"] = {
+        "date": datetime.date.today().isoformat(), "torch": torch.__version__,
+        "pml": pytorch_metric_learning.__version__, "threads": torch.get_num_threads(), "device": args.device,
+        "cpus": os.cpu_count(), "machine": platform.processor() or platform.machine(),
+        "load_before": load_before, "load_after": round(os.getloadavg()[0], 1),
+        "seconds": time.perf_counter() - start, "mode": "quick" if args.quick else "full",
     }
     markdown = report(results)
     print(markdown)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "losses.md").write_text(markdown)
     (args.out / "losses.json").write_text(json.dumps(results, indent=2) + "\n")
-    print(f"written: {args.out / 'losses.md'} and {args.out / 'losses.json'}")
+    plot(grid, args.out / "losses_vs_batch.png")
+    print(f"written: {args.out / 'losses.md'}, losses.json and losses_vs_batch.png")
 
 
 if __name__ == "__main__":

@@ -255,6 +255,38 @@ def expand(
     return Expansion(points, prov.labels, prov.is_synthetic, prov.parent_a, prov.parent_b, prov.weight.to(embeddings.dtype))
 
 
+def synthetic_coefficients(
+    gram_aa: Tensor, gram_bb: Tensor, gram_ab: Tensor, weight: Tensor, *, normalize: bool
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Coefficients of ``x_a`` and ``x_b`` in synthetic points, and their squared norms, read off G.
+
+    The point ``x̄ = v x_a + w x_b`` (``v = 1 − w``) has ``‖x̄‖² = v² G_aa + w² G_bb + 2 v w G_ab``.
+    Normalising it only rescales its two coefficients by ``1 / max(‖x̄‖, eps)``, so no
+    D-dimensional work is needed (docs/paper.md §2.3).
+
+    Parameters
+    ----------
+    gram_aa, gram_bb, gram_ab : Tensor
+        ``x_a · x_a``, ``x_b · x_b`` and ``x_a · x_b``, broadcastable against ``weight``.
+    weight : Tensor
+        ``w``, the position on the segment (the coefficient of ``x_b`` before normalising).
+    normalize : bool
+        Rescale onto the unit sphere, as :func:`expand` does.
+
+    Returns
+    -------
+    v, w, squared_norms : Tensor
+        The two coefficients and ``‖v x_a + w x_b‖²`` (about 1 once normalised).
+    """
+    v, w = 1 - weight, weight
+    squared_norms = v * v * gram_aa + w * w * gram_bb + 2 * v * w * gram_ab
+    if normalize:
+        inverse_norms = squared_norms.clamp_min(norm_eps(squared_norms.dtype) ** 2).rsqrt()  # 1 / max(‖x̄‖, eps)
+        v, w = v * inverse_norms, w * inverse_norms
+        squared_norms = squared_norms * inverse_norms * inverse_norms
+    return v, w, squared_norms
+
+
 def expanded_inner_products(gram: Tensor, provenance: Provenance, *, normalize: bool = True) -> Tensor:
     """Inner products of the whole expanded batch from the originals' Gram matrix.
 
@@ -287,13 +319,10 @@ def expanded_inner_products(gram: Tensor, provenance: Provenance, *, normalize: 
     w = provenance.weight.to(gram.dtype)  # coefficient of x_b
     v = 1 - w  # coefficient of x_a
     if normalize:
-        # Normalising a synthetic row only rescales its two coefficients by 1/‖x̄‖, and
-        # ‖x̄‖² = v² G_aa + w² G_bb + 2 v w G_ab needs three entries of G per row.
         diagonal = gram.diagonal()
-        squared_norms = v * v * diagonal[a] + w * w * diagonal[b] + 2 * v * w * gram[a, b]
-        inverse_norms = squared_norms.clamp_min(norm_eps(gram.dtype) ** 2).rsqrt()  # 1 / max(‖x̄‖, eps)
-        scale = torch.where(provenance.is_synthetic, inverse_norms, torch.ones_like(inverse_norms))
-        v, w = v * scale, w * scale
+        v_unit, w_unit, _ = synthetic_coefficients(diagonal[a], diagonal[b], gram[a, b], w, normalize=True)
+        v = torch.where(provenance.is_synthetic, v_unit, v)
+        w = torch.where(provenance.is_synthetic, w_unit, w)
     # K = A G Aᵀ, A's two non-zeros per row applied by index_select (whose backward is
     # an index_add, much cheaper than the accumulating index_put of gram[a]).
     rows = v[:, None] * gram.index_select(0, a) + w[:, None] * gram.index_select(0, b)

@@ -16,10 +16,20 @@ All functions accept torch tensors or numpy arrays and return Python floats in [
 (the paper prints them as percentages). Embeddings in half precision (float16, bfloat16)
 are evaluated in float32; otherwise they are checked like a loss's batch
 (:func:`eelib._validation.validate_batch`: finite, row norms within the dtype's limit).
+
+Scale. Retrieval metrics make one pass over blocks of queries: each block's distances to all
+samples (``block_size × N``) are reduced to its top-k at once and scored, so memory stays
+``O(block_size × N)`` whatever K is, e.g. about 0.5 GB for Stanford Online Products' test set
+(60,502 × 512). k-means, for NMI and F1, runs scikit-learn's ``KMeans`` (``n_init`` restarts)
+on small problems; with thousands of clusters that takes hours, so larger problems use faiss
+when it is installed (as pytorch-metric-learning's ``AccuracyCalculator`` does: 20 Lloyd
+iterations) and otherwise :func:`lloyd_kmeans`, the same algorithm in torch
+(see :func:`kmeans_cluster_ids`; benchmarks/README.md gives the times).
 """
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,9 +41,11 @@ from torch import Tensor
 
 from eelib._validation import (
     validate_batch,
+    validate_choice,
     validate_count,
     validate_embeddings,
     validate_memory,
+    validate_positive_int,
     validate_seed,
 )
 
@@ -44,6 +56,15 @@ DEFAULT_BLOCK_SIZE = 1024
 DEFAULT_N_INIT = 10
 
 DEFAULT_KS = (1, 2, 4, 8)
+
+#: ``method="auto"`` of :func:`kmeans_cluster_ids` keeps scikit-learn's KMeans up to this
+#: many samples × clusters (every offline data set of the course), beyond it faiss or torch.
+SKLEARN_KMEANS_LIMIT = 20_000_000
+
+#: Lloyd iterations of the large-scale k-means (faiss's and PML's default is 20).
+DEFAULT_KMEANS_ITERATIONS = 20
+
+KMEANS_METHODS = ("auto", "sklearn", "faiss", "torch")
 
 
 def _as_tensor(value: Tensor | ArrayLike, name: str) -> Tensor:
@@ -108,6 +129,35 @@ def _validate_ks(ks: Sequence[int], n_samples: int) -> tuple[int, ...]:
     return tuple(int(k) for k in ks)
 
 
+def _validate_block_size(block_size: object) -> int:
+    return validate_count("block_size", block_size, minimum=1)
+
+
+def _validate_neighbour_memory(embeddings: Tensor, depth: int, block_size: int, what: str, *, result: bool) -> None:
+    """Refuse a neighbour search whose blocks (and, with ``result``, its N × depth answer) do not fit."""
+    n = embeddings.shape[0]
+    block = min(block_size, n)
+    n_bytes = 3 * block * n * embeddings.element_size() + block * depth * 8 + (n * depth * 8 if result else 0)
+    validate_memory(what, n_bytes, embeddings.device)
+
+
+def _neighbour_blocks(embeddings: Tensor, k: int, block_size: int):
+    """Yield ``(start, stop, indices)``: each block of queries' ``k`` nearest other samples.
+
+    Distances are squared Euclidean, ``‖x_q‖² + ‖x_r‖² − 2 x_q·x_r``; the query itself is
+    excluded (its distance is set to +inf, where the official EE evaluator uses 1e5).
+    """
+    n = embeddings.shape[0]
+    squared_norms = (embeddings * embeddings).sum(dim=1)
+    for start in range(0, n, block_size):
+        stop = min(start + block_size, n)
+        distances = torch.addmm(squared_norms[None, :], embeddings[start:stop], embeddings.T, alpha=-2.0)
+        distances += squared_norms[start:stop, None]
+        rows = torch.arange(stop - start, device=embeddings.device)
+        distances[rows, rows + start] = float("inf")
+        yield start, stop, torch.topk(distances, k, dim=1, largest=False).indices
+
+
 def nearest_neighbours(
     embeddings: Tensor, k: int, *, block_size: int = DEFAULT_BLOCK_SIZE
 ) -> Tensor:
@@ -115,7 +165,8 @@ def nearest_neighbours(
 
     Distances are squared Euclidean, ``‖x_q‖² + ‖x_r‖² − 2 x_q·x_r``; the query itself is
     excluded (its distance is set to +inf, where the official EE evaluator uses 1e5). Queries
-    are processed in blocks, so memory is ``O(block_size × N)`` rather than ``O(N²)``.
+    are processed in blocks, so the distances take ``O(block_size × N)`` memory rather than
+    ``O(N²)`` (the result itself is ``N × k``).
 
     Parameters
     ----------
@@ -135,30 +186,41 @@ def nearest_neighbours(
     if n < 2:
         raise ValueError(f"embeddings has {n} row; at least 2 samples are needed (a query needs another sample)")
     k = validate_count("k", k, minimum=1, maximum=n - 1)
-    block_size = validate_count("block_size", block_size, minimum=1)
-    block = min(block_size, n)
-    validate_memory(f"nearest_neighbours with N={n}, k={k} and block_size={block_size}",
-                    n * k * 8 + 3 * block * n * embeddings.element_size(), embeddings.device)
-    squared_norms = (embeddings * embeddings).sum(dim=1)
-    blocks = []
-    for start in range(0, n, block_size):
-        stop = min(start + block_size, n)
-        queries = embeddings[start:stop]
-        distances = squared_norms[start:stop, None] + squared_norms[None, :]
-        distances -= 2.0 * queries @ embeddings.T
-        rows = torch.arange(stop - start, device=embeddings.device)
-        distances[rows, rows + start] = float("inf")
-        blocks.append(torch.topk(distances, k, dim=1, largest=False).indices)
-    return torch.cat(blocks)
+    block_size = _validate_block_size(block_size)
+    _validate_neighbour_memory(embeddings, k, block_size, f"nearest_neighbours with N={n}, k={k} and "
+                               f"block_size={block_size}", result=True)
+    return torch.cat([indices for _, _, indices in _neighbour_blocks(embeddings, k, block_size)])
 
 
-def _recall_from_neighbours(
-    neighbour_labels: Tensor, labels: Tensor, ks: tuple[int, ...]
-) -> dict[int, float]:
-    """R@K for each K from the labels of the sorted neighbours, shape (N, max(ks))."""
-    hits = neighbour_labels == labels[:, None]
-    first_hit_within = hits.cumsum(dim=1) > 0
-    return {k: first_hit_within[:, k - 1].double().mean().item() for k in ks}
+def _retrieval_scores(
+    embeddings: Tensor, labels: Tensor, ks: tuple[int, ...], with_map: bool, block_size: int
+) -> tuple[dict[int, float], float]:
+    """Recall@K for every K in ``ks`` and MAP@R, in one pass over blocks of queries.
+
+    Each block's neighbour lists are scored and dropped, so nothing of size N × K is kept.
+    MAP@R is ``nan`` when it is not asked for or no class has two samples.
+    """
+    block_size = _validate_block_size(block_size)
+    _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
+    others = counts[inverse] - 1  # R of every query
+    max_r = int(others.max()) if with_map else 0
+    depth = max(max(ks, default=0), max_r)
+    _validate_neighbour_memory(embeddings, depth, block_size, f"retrieval metrics over N={embeddings.shape[0]} "
+                               f"to depth {depth} with block_size={block_size}", result=False)
+    hits_within = torch.zeros(len(ks), dtype=torch.float64)
+    precision_sum, n_queries = 0.0, 0
+    for start, stop, indices in _neighbour_blocks(embeddings, depth, block_size):
+        block_labels = labels[start:stop]
+        neighbour_labels = labels[indices]
+        if ks:
+            first_hit_within = (neighbour_labels == block_labels[:, None]).cumsum(dim=1) > 0
+            hits_within += torch.stack([first_hit_within[:, k - 1].sum() for k in ks]).cpu().double()
+        if max_r >= 1:
+            total, count = _average_precision_sum(neighbour_labels[:, :max_r], block_labels, others[start:stop])
+            precision_sum, n_queries = precision_sum + total, n_queries + count
+    n = embeddings.shape[0]
+    recalls = {k: float(hits_within[i]) / n for i, k in enumerate(ks)}
+    return recalls, precision_sum / n_queries if n_queries else float("nan")
 
 
 def recall_at_k(
@@ -197,21 +259,22 @@ def recall_at_k(
     """
     embeddings, labels = _as_batch(embeddings, labels)
     ks = _validate_ks(ks, embeddings.shape[0])
-    neighbours = nearest_neighbours(embeddings.detach(), max(ks), block_size=block_size)
-    return _recall_from_neighbours(labels[neighbours], labels, ks)
+    return _retrieval_scores(embeddings.detach(), labels, ks, False, block_size)[0]
 
 
-def _map_at_r_from_neighbours(neighbour_labels: Tensor, labels: Tensor) -> float:
-    """MAP@R from the labels of each query's ``max(R)`` nearest neighbours."""
-    _, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
-    r = counts[inverse] - 1
+def _average_precision_sum(neighbour_labels: Tensor, labels: Tensor, others: Tensor) -> tuple[float, int]:
+    """Σ AP@R over the queries with R ≥ 1, and their number.
+
+    ``neighbour_labels`` holds each query's ``max(R)`` nearest neighbours' labels; ``others``
+    is each query's R (the number of other samples of its class).
+    """
     n_ranks = neighbour_labels.shape[1]
     ranks = torch.arange(1, n_ranks + 1, device=labels.device)
-    relevant = (neighbour_labels == labels[:, None]) & (ranks[None, :] <= r[:, None])
+    relevant = (neighbour_labels == labels[:, None]) & (ranks[None, :] <= others[:, None])
     precision_at_hits = relevant.cumsum(dim=1).double() / ranks * relevant
-    has_positives = r > 0
-    average_precision = precision_at_hits.sum(dim=1)[has_positives] / r[has_positives]
-    return average_precision.mean().item()
+    has_positives = others > 0
+    average_precision = precision_at_hits.sum(dim=1)[has_positives] / others[has_positives]
+    return float(average_precision.sum()), int(has_positives.sum())
 
 
 def map_at_r(
@@ -230,8 +293,8 @@ def map_at_r(
     precision among the first i neighbours (Musgrave, Belongie & Lim, "A Metric Learning
     Reality Check", ECCV 2020). MAP@R averages over queries with ``R >= 1``; queries whose
     class has a single sample are skipped, as in pytorch-metric-learning's
-    ``mean_average_precision_at_r``. Distances are squared Euclidean. Memory is
-    ``O(N × max R)`` for the neighbour lists, plus one block of distances.
+    ``mean_average_precision_at_r``. Distances are squared Euclidean. Memory is one block
+    of distances, ``O(block_size × N)``.
 
     Parameters
     ----------
@@ -251,9 +314,8 @@ def map_at_r(
         If shapes disagree, there are fewer than 2 samples, or no class has 2 samples.
     """
     embeddings, labels = _as_batch(embeddings, labels)
-    max_r = _max_other_in_class(labels)
-    neighbours = nearest_neighbours(embeddings.detach(), max_r, block_size=block_size)
-    return _map_at_r_from_neighbours(labels[neighbours], labels)
+    _max_other_in_class(labels)
+    return _retrieval_scores(embeddings.detach(), labels, (), True, block_size)[1]
 
 
 def _max_other_in_class(labels: Tensor) -> int:
@@ -264,14 +326,40 @@ def _max_other_in_class(labels: Tensor) -> int:
     return max_r
 
 
+def retrieval_metrics(
+    embeddings: Tensor | ArrayLike,
+    labels: Tensor | ArrayLike,
+    ks: Sequence[int] = DEFAULT_KS,
+    *,
+    block_size: int = DEFAULT_BLOCK_SIZE,
+) -> dict[str, float]:
+    """Recall@K for every K and MAP@R from one pass over blocks of queries.
+
+    The same values as :func:`recall_at_k` and :func:`map_at_r`, for the cost of one
+    nearest-neighbour search; memory is one block of distances, ``O(block_size × N)``.
+
+    Returns
+    -------
+    dict[str, float]
+        ``"R@K"`` for each K (in the order of ``ks``), then ``"MAP@R"`` (``nan`` when no
+        class has 2 samples).
+    """
+    embeddings, labels = _as_batch(embeddings, labels)
+    ks = _validate_ks(ks, embeddings.shape[0])
+    recalls, mean_average_precision = _retrieval_scores(embeddings.detach(), labels, ks, True, block_size)
+    return {**{f"R@{k}": value for k, value in recalls.items()}, "MAP@R": mean_average_precision}
+
+
 def kmeans_cluster_ids(
     embeddings: Tensor | ArrayLike,
     n_clusters: int,
     *,
     seed: int = 0,
     n_init: int = DEFAULT_N_INIT,
+    method: str = "auto",
+    iterations: int = DEFAULT_KMEANS_ITERATIONS,
 ) -> np.ndarray:
-    """Cluster embeddings with k-means (scikit-learn, k-means++ init, fixed seed).
+    """Cluster embeddings with k-means.
 
     Parameters
     ----------
@@ -279,9 +367,19 @@ def kmeans_cluster_ids(
     n_clusters : int
         Number of clusters, ``1 <= n_clusters <= N``.
     seed : int, default 0
-        ``random_state`` of :class:`sklearn.cluster.KMeans`.
+        Seed of the initialisation.
     n_init : int, default 10
-        Number of restarts; the best inertia wins.
+        Restarts of scikit-learn's KMeans (the best inertia wins); the other methods run once.
+    method : {"auto", "sklearn", "faiss", "torch"}, default "auto"
+        * ``"sklearn"``: :class:`sklearn.cluster.KMeans` (k-means++ init, ``n_init`` restarts,
+          to convergence): the reference, but hours for SOP's 11,316 clusters.
+        * ``"faiss"``: ``faiss.Kmeans`` with ``iterations`` Lloyd steps, as
+          pytorch-metric-learning's ``AccuracyCalculator`` (needs faiss).
+        * ``"torch"``: :func:`lloyd_kmeans`, the same algorithm without faiss.
+        * ``"auto"``: ``"sklearn"`` while ``N × n_clusters <= SKLEARN_KMEANS_LIMIT`` (so small
+          evaluations keep their values), else ``"faiss"`` when it is installed, else ``"torch"``.
+    iterations : int, default 20
+        Lloyd iterations of ``"faiss"`` and ``"torch"``.
 
     Returns
     -------
@@ -294,8 +392,76 @@ def kmeans_cluster_ids(
     n_clusters = validate_count("n_clusters", n_clusters, minimum=1, maximum=array.shape[0])
     n_init = validate_count("n_init", n_init, minimum=1)
     seed = validate_seed("seed", seed, maximum=2**32 - 1)  # scikit-learn's random_state range
-    kmeans = KMeans(n_clusters=n_clusters, n_init=n_init, random_state=seed)
-    return kmeans.fit_predict(array).astype(np.int64)
+    method = validate_choice("method", method, KMEANS_METHODS)
+    iterations = validate_positive_int("iterations", iterations)
+    if method == "auto":
+        method = "sklearn" if array.shape[0] * n_clusters <= SKLEARN_KMEANS_LIMIT else (
+            "faiss" if importlib.util.find_spec("faiss") is not None else "torch")
+    if method == "sklearn":
+        kmeans = KMeans(n_clusters=int(n_clusters), n_init=n_init, random_state=seed)
+        return kmeans.fit_predict(array).astype(np.int64)
+    if method == "faiss":
+        import faiss  # optional: only this method needs it
+
+        points = np.ascontiguousarray(array, dtype=np.float32)
+        kmeans = faiss.Kmeans(points.shape[1], int(n_clusters), niter=iterations, seed=seed)
+        kmeans.train(points)
+        return kmeans.index.search(points, 1)[1][:, 0].astype(np.int64)
+    points = torch.from_numpy(np.ascontiguousarray(array, dtype=np.float32))
+    return lloyd_kmeans(points, int(n_clusters), seed=seed, iterations=iterations).numpy()
+
+
+def lloyd_kmeans(
+    points: Tensor,
+    n_clusters: int,
+    *,
+    seed: int = 0,
+    iterations: int = DEFAULT_KMEANS_ITERATIONS,
+    block_size: int = 4096,
+) -> Tensor:
+    """k-means by Lloyd's algorithm in torch, for thousands of clusters.
+
+    The centroids start at ``n_clusters`` distinct samples drawn with ``seed``; each iteration
+    assigns every point to its nearest centroid (squared Euclidean, ``‖c‖² − 2 x·c`` in blocks
+    of ``block_size`` points, so memory is ``O(block_size × n_clusters)``) and moves each
+    centroid to the mean of its points; an empty cluster keeps its centroid. It stops after
+    ``iterations`` steps or when no assignment changes. Every step costs one
+    ``N × n_clusters × D`` matrix product, like faiss's implementation.
+
+    Parameters
+    ----------
+    points : Tensor, shape (N, D)
+    n_clusters : int
+    seed : int, default 0
+    iterations : int, default 20
+    block_size : int, default 4096
+
+    Returns
+    -------
+    Tensor of int64, shape (N,)
+        The final assignment.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    centroids = points[torch.randperm(points.shape[0], generator=generator)[:n_clusters].to(points.device)].clone()
+    assignment = None
+    for _ in range(iterations):
+        new_assignment = _nearest_centroids(points, centroids, block_size)
+        if assignment is not None and bool((new_assignment == assignment).all()):
+            break
+        assignment = new_assignment
+        sums = torch.zeros_like(centroids).index_add_(0, assignment, points)
+        counts = torch.bincount(assignment, minlength=n_clusters)
+        filled = counts > 0
+        centroids[filled] = sums[filled] / counts[filled, None].to(points.dtype)
+    return assignment
+
+
+def _nearest_centroids(points: Tensor, centroids: Tensor, block_size: int) -> Tensor:
+    """Index of the nearest centroid of every point, block by block."""
+    squared_norms = (centroids * centroids).sum(dim=1)
+    return torch.cat([torch.addmm(squared_norms[None, :], points[start:start + block_size], centroids.T,
+                                  alpha=-2.0).argmin(dim=1)
+                      for start in range(0, points.shape[0], block_size)])
 
 
 def nmi(
@@ -304,6 +470,7 @@ def nmi(
     *,
     seed: int = 0,
     n_init: int = DEFAULT_N_INIT,
+    kmeans: str = "auto",
 ) -> float:
     """Normalised mutual information of a k-means clustering with one cluster per class.
 
@@ -319,7 +486,9 @@ def nmi(
     seed : int, default 0
         Seed of k-means.
     n_init : int, default 10
-        k-means restarts.
+        k-means restarts (scikit-learn's KMeans only).
+    kmeans : {"auto", "sklearn", "faiss", "torch"}, default "auto"
+        The ``method`` of :func:`kmeans_cluster_ids`.
 
     Returns
     -------
@@ -328,7 +497,7 @@ def nmi(
     """
     embeddings, labels = _as_batch(embeddings, labels)
     n_classes = int(torch.unique(labels).numel())
-    cluster_ids = kmeans_cluster_ids(embeddings, n_classes, seed=seed, n_init=n_init)
+    cluster_ids = kmeans_cluster_ids(embeddings, n_classes, seed=seed, n_init=n_init, method=kmeans)
     return _nmi_of_assignment(cluster_ids, labels.cpu().numpy())
 
 
@@ -397,11 +566,13 @@ def evaluate_embeddings(
     seed: int = 0,
     n_init: int = DEFAULT_N_INIT,
     block_size: int = DEFAULT_BLOCK_SIZE,
+    kmeans: str = "auto",
 ) -> dict[str, float]:
     """All metrics of the paper's Table 1, plus MAP@R, for one evaluation set.
 
-    The nearest-neighbour search runs once (for ``max(max(ks), R_max)`` neighbours) and
-    k-means runs once; its assignment serves both NMI and F1.
+    The nearest-neighbour search runs once (one pass over blocks of queries, for
+    ``max(max(ks), R_max)`` neighbours) and k-means runs once; its assignment serves both NMI
+    and F1.
 
     Parameters
     ----------
@@ -412,9 +583,11 @@ def evaluate_embeddings(
     seed : int, default 0
         Seed of k-means.
     n_init : int, default 10
-        k-means restarts.
+        k-means restarts (scikit-learn's KMeans only).
     block_size : int, default 1024
         Queries per block of the distance computation.
+    kmeans : {"auto", "sklearn", "faiss", "torch"}, default "auto"
+        The ``method`` of :func:`kmeans_cluster_ids`.
 
     Returns
     -------
@@ -423,24 +596,14 @@ def evaluate_embeddings(
         ``"MAP@R"`` (``nan`` when no class has 2 samples). Values in [0, 1].
     """
     embeddings, labels = _as_batch(embeddings, labels)
-    ks = _validate_ks(ks, embeddings.shape[0])
-    class_sizes = torch.unique(labels, return_counts=True)[1]
-    max_r = int(class_sizes.max()) - 1
-    neighbours = nearest_neighbours(
-        embeddings.detach(), max(max(ks), max_r), block_size=block_size
-    )
-    neighbour_labels = labels[neighbours]
-    recalls = _recall_from_neighbours(neighbour_labels, labels, ks)
-    results = {f"R@{k}": value for k, value in recalls.items()}
-    cluster_ids = kmeans_cluster_ids(embeddings, len(class_sizes), seed=seed, n_init=n_init)
+    results = retrieval_metrics(embeddings, labels, ks, block_size=block_size)
+    mean_average_precision = results.pop("MAP@R")
+    n_classes = int(torch.unique(labels).numel())
+    cluster_ids = kmeans_cluster_ids(embeddings, n_classes, seed=seed, n_init=n_init, method=kmeans)
     numpy_labels = labels.cpu().numpy()
     results["NMI"] = _nmi_of_assignment(cluster_ids, numpy_labels)
     results["F1"] = pairwise_f1(cluster_ids, numpy_labels)
-    results["MAP@R"] = (
-        _map_at_r_from_neighbours(neighbour_labels[:, :max_r], labels)
-        if max_r >= 1
-        else float("nan")
-    )
+    results["MAP@R"] = mean_average_precision
     return results
 
 
@@ -448,9 +611,11 @@ __all__ = [
     "DEFAULT_KS",
     "evaluate_embeddings",
     "kmeans_cluster_ids",
+    "lloyd_kmeans",
     "map_at_r",
     "nearest_neighbours",
     "nmi",
     "pairwise_f1",
     "recall_at_k",
+    "retrieval_metrics",
 ]

@@ -17,6 +17,10 @@ Because ``x_i ∈ E(i)``, a mined negative is never farther than the original on
 all and hardest triplet, N-pair, lifted, MS) can only grow with EE. Semi-hard triplet mining
 is the exception: a negative that EE makes hard leaves the semi-hard band and is no longer
 counted, so EE can lower that loss.
+
+:func:`hardest_pair_matrix` computes D̃ from the B × B Gram matrix alone, segment by segment,
+without forming the expanded batch's N × N matrix (see the comment above it); its result and
+gradients equal the reduction of that matrix over the expanded sets (tests/test_hardest_pairs.py).
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from typing import Literal, NamedTuple
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
 from eelib._validation import (
     needs_memory_check,
@@ -39,9 +44,9 @@ from eelib.distances import squared_distances_from_gram
 from eelib.expansion import (
     Provenance,
     count_pairs,
-    expanded_inner_products,
     expanded_sets,
     pair_within_classes,
+    synthetic_coefficients,
     synthetic_provenance,
 )
 
@@ -80,21 +85,6 @@ def label_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
     same = labels[:, None] == labels[None, :]
     eye = torch.eye(labels.shape[0], dtype=torch.bool, device=labels.device)
     return same & ~eye, ~same
-
-
-def _reduce_over_sets(matrix: Tensor, sets: Tensor, measure: Measure) -> Tensor:
-    """Hardest entry of ``matrix`` over ``sets[i] × sets[k]`` for every (i, k).
-
-    ``index_select`` rather than ``matrix[sets]``: its backward is an ``index_add``, cheaper
-    than the accumulating ``index_put`` of advanced indexing (measured in benchmarks/README.md).
-    """
-    n_sets, width = sets.shape
-    flat = sets.reshape(-1)
-    # min/max with indices: their backward scatters into the one selected entry, cheaper
-    # than amin/amax's, which compares the whole input again to share ties.
-    pick = torch.min if measure == "squared_distance" else torch.max
-    rows = pick(matrix.index_select(0, flat).view(n_sets, width, -1), dim=1).values
-    return pick(rows.index_select(1, flat).view(n_sets, n_sets, width), dim=2).values
 
 
 def pair_matrices(
@@ -148,27 +138,30 @@ def build_pair_matrices(
     same_label, different_label = label_masks(labels)
     if n_synthetic == 0:
         return PairMatrices(positive, positive, same_label, different_label, mined=False)
-    provenance, sets = expansion_plan(labels, n_synthetic)
-    expanded = expanded_inner_products(gram, provenance, normalize=normalize_synthetic)
-    if measure == "squared_distance":
-        expanded = squared_distances_from_gram(expanded)
-    negative = _reduce_over_sets(expanded, sets, measure)
+    negative = hardest_pair_matrix(gram, positive, segment_layout(labels), n_synthetic=n_synthetic,
+                                   normalize_synthetic=normalize_synthetic, measure=measure)
     return PairMatrices(positive, negative, same_label, different_label, mined=True)
+
+
+def _label_pattern(labels: Tensor) -> tuple[int, ...]:
+    """Labels replaced by canonical ids: 0 for the first class to appear, 1 for the next, ...
+
+    EE's pairing depends only on which positions share a label, so everything derived from
+    it is cached per pattern: a P × K sampler writes the same pattern in every batch.
+    """
+    canonical: dict[int, int] = {}
+    return tuple(canonical.setdefault(label, len(canonical)) for label in labels.tolist())
 
 
 def expansion_plan(labels: Tensor, n_synthetic: int) -> tuple[Provenance, Tensor]:
     """Provenance and expanded sets for a label layout, cached per layout.
 
     Pairing (and so everything here) depends only on which positions share a label, not on
-    the label values or the embeddings. The labels are therefore replaced by canonical ids
-    (0 for the first class to appear, 1 for the next, ...) and the plan is cached for that
-    pattern: a P × K sampler writes the same block pattern in every batch, so a training
-    run computes it once. The returned ``provenance.labels`` hold the canonical ids.
+    the label values or the embeddings (see :func:`_label_pattern`). The returned
+    ``provenance.labels`` hold the canonical ids.
     """
-    canonical: dict[int, int] = {}
-    pattern = tuple(canonical.setdefault(label, len(canonical)) for label in labels.tolist())
     try:
-        return _expansion_plan(pattern, n_synthetic, labels.device)
+        return _expansion_plan(_label_pattern(labels), n_synthetic, labels.device)
     except ValueError:
         # The plan sees canonical ids; pair the caller's labels so that the error names them.
         pair_within_classes(labels)
@@ -182,22 +175,360 @@ def _expansion_plan(labels: tuple[int, ...], n_synthetic: int, device: torch.dev
     return provenance, expanded_sets(provenance, len(labels))
 
 
+# ------------------------------------------------------- hardest pairs, segment by segment
+#
+# In the official layout (classes in blocks of an even size) rows (2p, 2p + 1) are the two
+# ends of segment p, and E(i) = {x_i} ∪ S(p(i)), S(p) the n synthetic points of segment p.
+# For originals i (of segment p) and k (of segment r) the hardest pair of E(i) × E(k) is
+# the best of four candidates, each shared by whole rows or columns of segments:
+#
+#     base(i, k)          x_i against x_k                     (the B × B matrix itself)
+#     row(p, k)           best of S(p) against x_k            (P × B)
+#     column(i, r)        best of x_i against S(r)            (B × P)
+#     both(p, r)          best of S(p) against S(r)           (P × P)
+#
+# Every inner product involved is a combination of the 2 × 2 block of G between the
+# segments' ends, so nothing of size N × N is formed: work is O((n + 2)² B²) scalars,
+# done in blocks of rows that stay in cache. In score form, ⟨a, b⟩ − h_a − h_b with h half
+# a point's squared norm (0 for inner products), a squared distance is −2 · score, so
+# every candidate is a maximum of scores. The backward pass recomputes a block's scores,
+# routes each entry's gradient to the single candidate (and the single synthetic point)
+# that won, and applies the transposed combinations: only B² entries carry gradient.
+# Other layouts (shuffled classes, odd class sizes) are first laid out as adjacent row
+# pairs by gathering rows and columns of G, an original with two segments getting one row
+# per segment; the copies are then reduced with one more min / max.
+
+#: Elements (rows × columns) of one block's B-wide working arrays on the CPU: small enough
+#: for cache (measured in benchmarks/README.md). On a GPU, ``DEVICE_BLOCK_ELEMENTS``: fewer,
+#: larger kernels.
+BLOCK_ELEMENTS = 1 << 16
+DEVICE_BLOCK_ELEMENTS = 1 << 26
+
+
+class SegmentLayout(NamedTuple):
+    """EE's segments as adjacent row pairs (see the comment above :class:`_HardestPairs`).
+
+    Attributes
+    ----------
+    rows : Tensor of int64, shape (2P,)
+        For every row of the segment layout, the original row it holds: segment p is
+        rows (2p, 2p + 1), its first and second end.
+    first_copy, second_copy : Tensor of int64, shape (B,)
+        The layout rows of each original; equal unless it ends two segments (the first
+        instance of an odd-sized class).
+    is_identity : bool
+        The batch already is in this layout (the official sampler's).
+    is_permutation : bool
+        Every original has exactly one row.
+    """
+
+    rows: Tensor
+    first_copy: Tensor
+    second_copy: Tensor
+    is_identity: bool
+    is_permutation: bool
+
+
+def segment_layout(labels: Tensor) -> SegmentLayout:
+    """The segment layout of a batch's labels, cached per label pattern.
+
+    Raises
+    ------
+    ValueError
+        If a class has a single instance (from :func:`eelib.expansion.pair_within_classes`).
+    """
+    try:
+        return _segment_layout(_label_pattern(labels), labels.device)
+    except ValueError:
+        pair_within_classes(labels)
+        raise
+
+
+@lru_cache(maxsize=128)
+def _segment_layout(labels: tuple[int, ...], device: torch.device) -> SegmentLayout:
+    batch = len(labels)
+    rows = pair_within_classes(torch.tensor(labels, dtype=torch.long, device=device)).reshape(-1)
+    positions = torch.arange(rows.shape[0], device=device)
+    # the first and the last layout row of each original (the same row unless it ends two segments)
+    unset = torch.full((batch,), rows.shape[0], dtype=torch.long, device=device)
+    first_copy = unset.scatter_reduce(0, rows, positions, "amin")
+    second_copy = torch.zeros_like(unset).scatter_reduce(0, rows, positions, "amax")
+    is_permutation = rows.shape[0] == batch
+    is_identity = is_permutation and bool((rows == positions).all())
+    return SegmentLayout(rows, first_copy, second_copy, is_identity, is_permutation)
+
+
+def hardest_pair_matrix(
+    gram: Tensor,
+    base: Tensor,
+    layout: SegmentLayout,
+    *,
+    n_synthetic: int,
+    normalize_synthetic: bool,
+    measure: Measure,
+) -> Tensor:
+    """EE's mined matrix: the hardest pair of E(i) × E(k) for every (i, k).
+
+    Parameters
+    ----------
+    gram : Tensor, shape (B, B)
+        ``X Xᵀ`` of the original batch.
+    base : Tensor, shape (B, B)
+        The measure between originals: squared distances from ``gram`` or ``gram`` itself.
+    layout : SegmentLayout
+        From :func:`segment_layout`.
+    n_synthetic : int
+        Synthetic points per segment (≥ 1).
+    normalize_synthetic : bool
+        Synthetic points on the unit sphere.
+    measure : {"squared_distance", "inner_product"}
+        Minimum of squared distances or maximum of inner products.
+
+    Returns
+    -------
+    Tensor, shape (B, B)
+        Equal (up to round-off) to the reduction of the expanded batch's matrix over
+        :func:`eelib.expansion.expanded_sets`, with gradients to match.
+    """
+    distance = measure == "squared_distance"
+    if not layout.is_identity:
+        gram = gram.index_select(0, layout.rows).index_select(1, layout.rows)
+        base = base.index_select(0, layout.rows).index_select(1, layout.rows)
+    diagonal = gram.diagonal()
+    weight = torch.arange(1, n_synthetic + 1, dtype=gram.dtype, device=gram.device) / (n_synthetic + 1)
+    v, w, squared_norms = synthetic_coefficients(
+        diagonal[0::2, None], diagonal[1::2, None], gram.diagonal(1)[0::2, None], weight, normalize=normalize_synthetic
+    )
+    # (P, n, 2): coefficients of each segment's first and second end
+    coefficients = torch.stack(torch.broadcast_tensors(v, w, squared_norms)[:2], dim=-1)
+    half_synthetic = squared_norms / 2 if distance else None
+    half_original = diagonal / 2 if distance else None
+    mined = _HardestPairs.apply(gram, base, coefficients, half_synthetic, half_original, distance)
+    if layout.is_identity:
+        return mined
+    if layout.is_permutation:
+        return mined.index_select(0, layout.first_copy).index_select(1, layout.first_copy)
+    better = torch.minimum if distance else torch.maximum
+    rows = better(mined.index_select(0, layout.first_copy), mined.index_select(0, layout.second_copy))
+    return better(rows.index_select(1, layout.first_copy), rows.index_select(1, layout.second_copy))
+
+
+class _BlockScores:
+    """The candidates' scores for one block of segments, in buffers reused from block to block.
+
+    For segments ``p0 ≤ p < p1`` (rows ``2 p0 … 2 p1 − 1``) it holds, with ``c`` the
+    coefficients of the synthetic points and ``h`` half squared norms (absent for inner
+    products):
+
+    * ``synthetic_vs_original`` (b, n, B): ⟨s_pj, x_k⟩ − h_pj, and ``row_best`` (b, B) its
+      maximum over j; ``row`` = ``row_best`` − h_k;
+    * ``columns`` (b, 2, 2, P): the block's rows of G with the two ends of each column
+      segment apart; ``original_vs_synthetic_raw`` (b, 2, n, P): ⟨x_i, s_rl⟩, and
+      ``original_vs_synthetic`` the same − h_rl; ``column_best`` (b, 2, P) its maximum over
+      l; ``column`` = ``column_best`` − h_i;
+    * ``synthetic_pairs`` (b, n·n, P): ⟨s_pj, s_rl⟩ − h_pj − h_rl; ``both`` its maximum.
+
+    ``*_measure`` are the same candidates as squared distances (−2 · score, clipped at 0)
+    or inner products (the score).
+    """
+
+    def __init__(self, gram: Tensor, coefficients: Tensor, half_synthetic: Tensor | None,
+                 half_original: Tensor | None, distance: bool) -> None:
+        self.gram, self.coefficients = gram, coefficients
+        self.half_synthetic, self.half_original, self.distance = half_synthetic, half_original, distance
+        self.pairs, self.n = coefficients.shape[0], coefficients.shape[1]
+        budget = BLOCK_ELEMENTS if gram.device.type == "cpu" else DEVICE_BLOCK_ELEMENTS
+        self.block = max(1, min(self.pairs, budget // gram.shape[0]))
+        batch, pairs, n, size = gram.shape[0], self.pairs, self.n, self.block
+        new = gram.new_empty
+        # coefficient of each column segment's ends, column segments last: (2, n, P)
+        self.column_coefficients = coefficients.permute(2, 1, 0).contiguous()
+        self.half_by_column = None if half_synthetic is None else half_synthetic.T.contiguous().view(1, 1, n, pairs)
+        self.synthetic_vs_original = new(size, n, batch)
+        self.row_best, self.row, self.row_measure = new(size, batch), new(size, batch), new(size, batch)
+        self.columns = new(size, 2, 2, pairs)
+        self.original_vs_synthetic_raw = new(size, 2, n, pairs)
+        self.original_vs_synthetic = self.original_vs_synthetic_raw if half_synthetic is None else new(size, 2, n, pairs)
+        self.column_best, self.column, self.column_measure = new(size, 2, pairs), new(size, 2, pairs), new(size, 2, pairs)
+        self.synthetic_pairs = new(size, n * n, pairs)
+        self.both, self.both_measure = new(size, pairs), new(size, pairs)
+
+    def blocks(self):
+        """``(p0, p1)`` of every block of segments."""
+        for p0 in range(0, self.pairs, self.block):
+            yield p0, min(self.pairs, p0 + self.block)
+
+    def row_scores(self, p0: int, p1: int) -> Tensor:
+        """``synthetic_vs_original`` and ``row_best`` for segments ``p0 … p1 − 1``."""
+        b, batch = p1 - p0, self.gram.shape[0]
+        a = self.synthetic_vs_original[:b]
+        torch.bmm(self.coefficients[p0:p1], self.gram[2 * p0:2 * p1].view(b, 2, batch), out=a)
+        if self.half_synthetic is not None:
+            a.sub_(self.half_synthetic[p0:p1, :, None])
+        torch.amax(a, 1, out=self.row_best[:b])
+        return a
+
+    def compute(self, p0: int, p1: int) -> None:
+        """Fill the buffers for segments ``p0 … p1 − 1`` (views of length ``b = p1 − p0``)."""
+        b, n, pairs = p1 - p0, self.n, self.pairs
+        rows = self.gram[2 * p0:2 * p1]
+        coefficients = self.coefficients[p0:p1]
+        hs, ho = self.half_synthetic, self.half_original
+        self.row_scores(p0, p1)
+        row_best = self.row_best[:b]
+        row = row_best if ho is None else torch.sub(row_best, ho, out=self.row[:b])
+        # the block's originals against the synthetic points of every segment
+        columns = self.columns[:b]
+        columns.copy_(rows.view(b, 2, pairs, 2).permute(0, 1, 3, 2))
+        raw = self.original_vs_synthetic_raw[:b]
+        cc = self.column_coefficients
+        torch.mul(columns[:, :, 0, None, :], cc[0], out=raw)
+        raw.addcmul_(columns[:, :, 1, None, :], cc[1])
+        against = raw if hs is None else torch.sub(raw, self.half_by_column, out=self.original_vs_synthetic[:b])
+        column_best = torch.amax(against, 2, out=self.column_best[:b])
+        column = column_best if ho is None else torch.sub(
+            column_best, ho[2 * p0:2 * p1].view(b, 2, 1), out=self.column[:b])
+        # synthetic against synthetic: ⟨s_pj, s_rl⟩ = Σ_x c_pjx ⟨x_(p,x), s_rl⟩
+        pairs_view = self.synthetic_pairs[:b].view(b, n, n * pairs)
+        torch.bmm(coefficients, raw.view(b, 2, n * pairs), out=pairs_view)
+        if hs is not None:
+            pairs_view.sub_(hs[p0:p1, :, None]).sub_(self.half_by_column.view(1, 1, n * pairs))
+        both = torch.amax(self.synthetic_pairs[:b], 1, out=self.both[:b])
+        self.row_score, self.column_score, self.both_score = row, column, both
+        self.row_m = self._measure(row, self.row_measure[:b])
+        self.column_m = self._measure(column, self.column_measure[:b])
+        self.both_m = self._measure(both, self.both_measure[:b])
+
+    def _measure(self, score: Tensor, out: Tensor) -> Tensor:
+        if not self.distance:
+            return score
+        return torch.mul(score, -2, out=out).clamp_min_(0)
+
+
+def _route(grad: Tensor, candidates: Tensor, best: Tensor, out: Tensor) -> Tensor:
+    """Give all of ``grad`` to the first candidate (along dim 1) equal to ``best``."""
+    remaining = grad
+    for j in range(candidates.shape[1] - 1):
+        share = out[:, j]
+        torch.eq(candidates[:, j], best, out=share)
+        share.mul_(remaining)
+        remaining = remaining - share
+    out[:, -1].copy_(remaining)
+    return out
+
+
+class _HardestPairs(torch.autograd.Function):
+    """Hardest pair over E(i) × E(k) in the segment layout (see the comment above)."""
+
+    @staticmethod
+    def forward(ctx, gram, base, coefficients, half_synthetic, half_original, distance):  # noqa: D102
+        ctx.save_for_backward(gram, base, coefficients, half_synthetic, half_original)
+        ctx.distance = distance
+        scores = _BlockScores(gram, coefficients, half_synthetic, half_original, distance)
+        better = torch.minimum if distance else torch.maximum
+        batch, pairs = gram.shape[0], scores.pairs
+        mined = torch.empty_like(base)
+        # a single block (small batches): keep its scores for the backward pass
+        ctx.scores = scores if scores.block == scores.pairs else None
+        for p0, p1 in scores.blocks():
+            b = p1 - p0
+            scores.compute(p0, p1)
+            out = mined[2 * p0:2 * p1].view(b, 2, batch)
+            better(base[2 * p0:2 * p1].view(b, 2, batch), scores.row_m.view(b, 1, batch), out=out)
+            column = better(scores.column_m, scores.both_m.view(b, 1, pairs))
+            out4 = out.view(b, 2, pairs, 2)
+            better(out4, column.unsqueeze(-1), out=out4)
+        return mined
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):  # noqa: D102
+        # The column candidate ⟨x_i, s_rl⟩ is the row candidate of segment r against
+        # original i, and G is symmetric (G = X Xᵀ, whose backward adds the transposed
+        # gradient anyway), so the gradients of the column and both candidates are handed,
+        # transposed, to the row candidate of the other segment: pass 1 routes the
+        # gradient and collects it per (segment, original), pass 2 applies it through the
+        # row candidates' Σ_x c_pjx G[(p,x), k].
+        gram, base, coefficients, half_synthetic, half_original = ctx.saved_tensors
+        distance, kept_scores = ctx.distance, ctx.scores
+        scores = kept_scores or _BlockScores(gram, coefficients, half_synthetic, half_original, distance)
+        batch, pairs, n, size = gram.shape[0], scores.pairs, scores.n, scores.block
+        grad = grad.contiguous()
+        grad_gram, grad_base = torch.empty_like(gram), torch.empty_like(base)
+        grad_coefficients = torch.zeros_like(coefficients)
+        grad_half_synthetic = None if half_synthetic is None else torch.zeros_like(half_synthetic)
+        grad_half_by_column = None if half_synthetic is None else gram.new_zeros(n, pairs)
+        row_grads = gram.new_zeros(pairs, batch)  # d loss / d row score, per (segment, original)
+        synthetic_grads = gram.new_zeros(pairs, n, batch)  # d loss / d ⟨s_pj, x_k⟩ from both-synthetic pairs
+        new = gram.new_empty
+        kept, other = new(size, 2, batch), new(size, 2, pairs, 2)
+        grad_a, grad_pairs, grad_raw = new(size, n, batch), new(size, n * n, pairs), new(size, 2, n, pairs)
+        wins = torch.lt if distance else torch.gt
+        better = torch.minimum if distance else torch.maximum
+        for p0, p1 in scores.blocks():  # pass 1
+            b, r0, r1 = p1 - p0, 2 * p0, 2 * p1
+            if kept_scores is None:
+                scores.compute(p0, p1)
+            g = grad[r0:r1].view(b, 2, batch)
+            base_block = base[r0:r1].view(b, 2, batch)
+            # which of base, row, column and both won each entry (ties: in that order)
+            best_so_far = better(base_block, scores.row_m.view(b, 1, batch))
+            column = better(scores.column_m, scores.both_m.view(b, 1, pairs))
+            to_column = wins(column.unsqueeze(-1), best_so_far.view(b, 2, pairs, 2), out=other[:b])
+            to_column.mul_(g.view(b, 2, pairs, 2))
+            rest = torch.sub(g, to_column.view(b, 2, batch), out=kept[:b])
+            to_base = grad_base[r0:r1].view(b, 2, batch)
+            torch.eq(best_so_far, base_block, out=to_base).mul_(rest)
+            to_row = rest.sub_(to_base)
+            grad_row = torch.add(to_row[:, 0], to_row[:, 1])
+            grad_column_both = torch.add(to_column[..., 0], to_column[..., 1])
+            grad_column = torch.eq(column, scores.column_m, out=column).mul_(grad_column_both)
+            grad_both_x = grad_column_both.sub_(grad_column)
+            grad_both = torch.add(grad_both_x[:, 0], grad_both_x[:, 1])
+            if distance:  # measure −2 · score, clipped at 0
+                for g_m, score in ((grad_row, scores.row_score), (grad_column, scores.column_score),
+                                   (grad_both, scores.both_score)):
+                    g_m.mul_(torch.le(score, 0, out=torch.empty_like(score))).mul_(-2)
+            row_grads[p0:p1] += grad_row
+            row_grads[:, r0:r1] += grad_column.view(2 * b, pairs).T
+            # both synthetic: ⟨s_pj, s_rl⟩ = Σ_x c_pjx ⟨x_(p,x), s_rl⟩
+            gp = _route(grad_both, scores.synthetic_pairs[:b], scores.both[:b], grad_pairs[:b]).view(b, n, n * pairs)
+            raw = scores.original_vs_synthetic_raw[:b].view(b, 2, n * pairs)
+            grad_coefficients[p0:p1] += torch.bmm(gp, raw.transpose(1, 2))
+            gr = torch.bmm(coefficients[p0:p1].transpose(1, 2), gp, out=grad_raw[:b].view(b, 2, n * pairs))
+            synthetic_grads[:, :, r0:r1] += gr.view(2 * b, n, pairs).permute(2, 1, 0)
+            if half_synthetic is not None:
+                grad_half_synthetic[p0:p1] -= gp.sum(2)
+                grad_half_by_column -= gp.view(b, n, n, pairs).sum((0, 1))
+        for p0, p1 in scores.blocks():  # pass 2: the row candidates ⟨s_pj, x_k⟩ = Σ_x c_pjx G[(p,x), k]
+            b, r0, r1 = p1 - p0, 2 * p0, 2 * p1
+            rows = gram[r0:r1].view(b, 2, batch)
+            a = scores.synthetic_vs_original[:b] if kept_scores is not None else scores.row_scores(p0, p1)
+            ga = _route(row_grads[p0:p1], a, scores.row_best[:b], grad_a[:b])
+            if half_synthetic is not None:
+                grad_half_synthetic[p0:p1] -= ga.sum(2)
+            ga += synthetic_grads[p0:p1]
+            torch.bmm(coefficients[p0:p1].transpose(1, 2), ga, out=grad_gram[r0:r1].view(b, 2, batch))
+            grad_coefficients[p0:p1] += torch.bmm(ga, rows.transpose(1, 2))
+        grad_half_original = None if half_original is None else -row_grads.sum(0)
+        if half_synthetic is not None:
+            grad_half_synthetic += grad_half_by_column.T
+        return grad_gram, grad_base, grad_coefficients, grad_half_synthetic, grad_half_original, None
+
+
 # --- the boundary: EE's arguments and the memory they imply -------------------------------
 
 
 def pair_matrices_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: int, pairs_per_sample: int = 2) -> int:
     """Estimated peak memory (bytes) of :func:`build_pair_matrices` plus the backward it records.
 
-    The estimate follows the largest allocations: a few B × B matrices (Gram, distances,
-    masks), and with EE the N × N expanded matrix (``N = B + n · P``) and the
-    ``(B · L) × N`` rows gathered for mining over expanded sets of width ``L = 1 + n`` (or
-    ``1 + 2n`` when a sample is in two pairs). Measured peak RSS of forward + backward
-    (float32, 2026-11-30; the estimate is ``10 B²`` values without EE and ``3.5 (N² + B L N)``
-    more with it): batch-hard triplet B = 8, n = 600: 120 to 209 MiB from run to run
-    (estimate 232); B = 8, n = 2000: 1.47 GiB (2.5); B = 128, n = 100, any distance loss:
-    0.99 GiB (1.7), MS and N-pair 0.83 GiB; contrastive B = 4000 without EE: 444 MiB (610).
-    Update it with the code it describes (tests/test_validation.py checks it against a
-    measurement).
+    Without EE a few B × B matrices (Gram, distances, masks): ``10 B²`` values. With EE,
+    :func:`hardest_pair_matrix` works on ``B′ = 2P`` layout rows (P segments) and never forms
+    the expanded N × N matrix: ``(3.5 + n/2) B′²`` values for its B′-wide matrices and the
+    saved selection, ``3 (9 + 3n + n²/2) b B′`` for one block of ``b = min(P, 65536 // B′)``
+    segments' candidates, and ``2 B′²`` for gathering rows outside the official layout
+    (counted always, as an upper bound). Measured in benchmarks/README.md;
+    tests/test_validation.py checks it against a measured peak.
 
     Parameters
     ----------
@@ -211,6 +542,31 @@ def pair_matrices_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: in
         Bytes per value of the embeddings' dtype.
     pairs_per_sample : int, default 2
         The most pairs one sample is in (1 when every class has an even size); 2 is the bound.
+        Not needed by this estimate (the layout rows already count a sample twice); kept so
+        that both estimates take the same arguments.
+    """
+    values = 10 * batch * batch
+    if n_synthetic:
+        rows = 2 * n_pairs
+        block = min(n_pairs, BLOCK_ELEMENTS // rows)
+        values += int((5.5 + n_synthetic / 2) * rows * rows
+                      + 3 * (9 + 3 * n_synthetic + n_synthetic * n_synthetic / 2) * block * rows)
+    return values * itemsize
+
+
+def expanded_matrix_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: int, pairs_per_sample: int = 2) -> int:
+    """Estimated peak memory (bytes) of a computation on the whole expanded batch.
+
+    :func:`eelib.analysis.hardest_negative_pairs` and :func:`eelib.analysis.class_distance_matrix`
+    locate pairs in the N × N matrix of the expanded batch (``N = B + n · P``) and gather the
+    ``(B · L) × N`` rows of the expanded sets (width ``L = 1 + n``, or ``1 + 2n`` when a sample
+    is in two pairs): ``10 B² + 3.5 (N² + B L N)`` values. Measured peak RSS, float32,
+    forward + backward of the former N × N mining (2026-11-30): B = 8, n = 600: 120 to
+    209 MiB (estimate 232); B = 8, n = 2000: 1.47 GiB (2.5); B = 128, n = 100: 0.99 GiB (1.7).
+
+    Parameters
+    ----------
+    As :func:`pair_matrices_bytes`.
     """
     values = 10 * batch * batch
     if n_synthetic:
@@ -221,12 +577,13 @@ def pair_matrices_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: in
 
 
 def validate_expansion(embeddings: Tensor, labels: Tensor, n_synthetic: object,
-                       normalize_synthetic: object) -> tuple[int, bool]:
+                       normalize_synthetic: object, *, estimate=pair_matrices_bytes) -> tuple[int, bool]:
     """Check EE's two arguments and refuse a batch whose pair matrices would not fit in memory.
 
     Called after :func:`eelib._validation.validate_batch`. The memory estimate
-    (:func:`pair_matrices_bytes`) is made before anything is allocated, with an upper
-    bound on the number of pairs first (no work on labels), and against the limit of
+    (``estimate``: :func:`pair_matrices_bytes` for the losses, :func:`expanded_matrix_bytes`
+    for work on the whole expanded batch) is made before anything is allocated, with an
+    upper bound on the number of pairs first (no work on labels), and against the limit of
     :func:`eelib._validation.memory_limit_bytes`.
 
     Returns
@@ -237,14 +594,14 @@ def validate_expansion(embeddings: Tensor, labels: Tensor, n_synthetic: object,
     n_synthetic = validate_n_synthetic(n_synthetic)
     normalize_synthetic = validate_flag("normalize_synthetic", normalize_synthetic)
     batch, itemsize = labels.shape[0], embeddings.element_size()
-    estimate = pair_matrices_bytes(batch, n_synthetic, batch, itemsize)  # P <= B
-    if needs_memory_check(estimate):
+    n_bytes = estimate(batch, n_synthetic, batch, itemsize)  # P <= B
+    if needs_memory_check(n_bytes):
         if n_synthetic:
             n_pairs, pairs_per_sample = count_pairs(labels)
-            estimate = pair_matrices_bytes(batch, n_synthetic, n_pairs, itemsize, pairs_per_sample)
+            n_bytes = estimate(batch, n_synthetic, n_pairs, itemsize, pairs_per_sample)
             what = f"n_synthetic={n_synthetic} with a batch of {batch} ({batch + n_synthetic * n_pairs} expanded rows)"
         else:
             what = f"a batch of {batch} embeddings"
-        validate_memory(what, estimate, embeddings.device)
+        validate_memory(what, n_bytes, embeddings.device)
     return n_synthetic, normalize_synthetic
 

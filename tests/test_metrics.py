@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import math
 
@@ -15,9 +16,11 @@ from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 from pytorch_metric_learning.utils.inference import CustomKNN
 from sklearn.metrics import normalized_mutual_info_score
 
+import eelib.metrics as metrics
 from eelib.metrics import (
     evaluate_embeddings,
     kmeans_cluster_ids,
+    lloyd_kmeans,
     map_at_r,
     nearest_neighbours,
     nmi,
@@ -231,6 +234,83 @@ def test_nmi_equals_pml_with_the_same_kmeans() -> None:
 def test_nmi_is_deterministic_for_a_seed() -> None:
     embeddings, labels = random_set(40, 3, 6, 9)
     assert nmi(embeddings, labels, seed=3) == nmi(embeddings, labels, seed=3)
+
+
+def blobs(n_clusters: int, per_cluster: int, dim: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Tight clusters around far-apart random centres, shuffled."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = 10.0 * torch.randn(n_clusters, dim, generator=generator)
+    labels = torch.arange(n_clusters).repeat_interleave(per_cluster)
+    points = centres[labels] + 0.05 * torch.randn(len(labels), dim, generator=generator)
+    order = torch.randperm(len(labels), generator=generator)
+    return points[order], labels[order]
+
+
+def test_lloyd_kmeans_ends_at_a_fixed_point() -> None:
+    """Converged: every point is nearest to the mean of its own cluster."""
+    points, _ = blobs(12, 10, 6, seed=1)
+    points = points + torch.randn(points.shape, generator=torch.Generator().manual_seed(1))
+    ids = lloyd_kmeans(points, 12, seed=0, iterations=500, block_size=7)
+    assert ids.shape == (120,) and ids.dtype == torch.int64
+    used = torch.unique(ids)
+    means = torch.stack([points[ids == c].mean(dim=0) for c in used])
+    assert torch.equal(used[torch.cdist(points, means).argmin(dim=1)], ids)
+
+
+def test_lloyd_kmeans_steps_are_lloyd_steps() -> None:
+    """One iteration = assign to the nearest initial centroid (brute force), as documented."""
+    points, _ = blobs(5, 8, 3, seed=2)
+    generator = torch.Generator().manual_seed(4)
+    start = points[torch.randperm(len(points), generator=generator)[:5]]
+    expected = torch.cdist(points, start).argmin(dim=1)
+    assert lloyd_kmeans(points, 5, seed=4, iterations=1, block_size=3).tolist() == expected.tolist()
+
+
+def test_lloyd_kmeans_is_deterministic_for_a_seed() -> None:
+    points, _ = blobs(6, 9, 4, seed=3)
+    noisy = points + torch.randn(points.shape, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(lloyd_kmeans(noisy, 6, seed=2), lloyd_kmeans(noisy, 6, seed=2))
+
+
+def test_kmeans_auto_keeps_sklearn_for_small_sets(monkeypatch) -> None:
+    embeddings, _ = random_set(40, 3, 5, 1)
+    assert np.array_equal(kmeans_cluster_ids(embeddings, 5, seed=0),
+                          kmeans_cluster_ids(embeddings, 5, seed=0, method="sklearn"))
+    monkeypatch.setattr(metrics, "SKLEARN_KMEANS_LIMIT", 10)  # now "large": faiss or torch
+    expected = "faiss" if importlib.util.find_spec("faiss") else "torch"
+    assert np.array_equal(kmeans_cluster_ids(embeddings, 5, seed=0),
+                          kmeans_cluster_ids(embeddings, 5, seed=0, method=expected))
+
+
+def test_kmeans_faiss_finds_separated_clusters() -> None:
+    pytest.importorskip("faiss")
+    points, labels = blobs(10, 12, 5, seed=5)
+    ids = kmeans_cluster_ids(points, 10, method="faiss")
+    assert normalized_mutual_info_score(labels, ids) > 0.9
+
+
+def test_kmeans_method_is_checked() -> None:
+    with pytest.raises(ValueError, match="method must be one of"):
+        kmeans_cluster_ids(torch.randn(6, 2), 2, method="fast")
+    with pytest.raises(ValueError, match="iterations"):
+        kmeans_cluster_ids(torch.randn(6, 2), 2, method="torch", iterations=0)
+
+
+def test_retrieval_in_blocks_equals_pml_on_a_larger_set() -> None:
+    """R@1 and MAP@R against PML's AccuracyCalculator, several blocks, classes of 1 to 12 samples."""
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 150, 700)
+    embeddings = rng.standard_normal((150, 16))[labels] + 0.8 * rng.standard_normal((700, 16))
+    calculator = pml_calculator(include=("precision_at_1", "mean_average_precision_at_r"), k="max_bin_count")
+    pml = calculator.get_accuracy(torch.as_tensor(embeddings), torch.as_tensor(labels))
+    # PML leaves out queries whose class has no other sample; eelib counts them as misses
+    counts = np.bincount(labels)[labels]
+    assert (counts == 1).any()
+    for block_size in (64, 1000):
+        ours = evaluate_embeddings(embeddings, labels, ks=(1, 10), block_size=block_size)
+        assert ours["R@1"] * len(labels) == pytest.approx(pml["precision_at_1"] * (counts > 1).sum())
+        assert ours["MAP@R"] == pytest.approx(pml["mean_average_precision_at_r"])
+    assert ours["R@10"] == pytest.approx(recall_loops(embeddings, labels, 10))
 
 
 # --- evaluate_embeddings ---------------------------------------------------------------

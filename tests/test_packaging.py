@@ -45,8 +45,9 @@ DISTRIBUTION = {"sklearn": "scikit-learn", "PIL": "pillow", "umap": "umap-learn"
                 "pytorch_metric_learning": "pytorch-metric-learning", "yaml": "pyyaml"}
 #: Present in every Jupyter kernel (ipykernel's own dependencies).
 KERNEL = {"IPython", "matplotlib_inline"}
-#: Imported lazily and documented as optional (eelib.experiments.models).
-OPTIONAL = {"torchvision"}
+#: Imported lazily and documented as optional: torchvision (eelib.experiments.models), faiss
+#: (eelib.metrics: k-means for large problems when it is installed, a torch fallback otherwise).
+OPTIONAL = {"torchvision", "faiss"}
 
 
 def normalise(name: str) -> str:

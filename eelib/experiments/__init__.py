@@ -14,6 +14,10 @@ datasets
     Loaders for the CUB-200-2011, CARS196 and Stanford Online Products folders.
 glyphs
     Characters rendered from matplotlib's fonts: an offline image data set of real material.
+loading
+    P × K batches through a DataLoader (worker processes, pinned memory), generated image folders.
+distributed
+    Training under torchrun with DistributedDataParallel, each rank its own P × K batches.
 generators
     A minimal DAML-style generator baseline, to time and train EE against.
 protocol

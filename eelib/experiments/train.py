@@ -12,7 +12,7 @@ On CPU a rerun with the same seed, data and thread count is bit-identical.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,6 +139,7 @@ def fit(
     device: str | torch.device = "cpu",
     on_epoch_end: Callable[[int, History], None] | None = None,
     stats_batches: int = 4,
+    batches: Iterable[tuple[Tensor, Tensor]] | None = None,
 ) -> History:
     """Train an embedding model with a pair loss, optionally with Embedding Expansion.
 
@@ -180,6 +181,12 @@ def fit(
     stats_batches : int, default 4
         The hardest-negative statistics are averaged over the last ``stats_batches``
         batches of each epoch (they cost an extra pass over the expanded batch).
+    batches : iterable of (inputs, labels), optional
+        Where the training batches come from instead of ``x`` indexed by a
+        :class:`~eelib.data.PKSampler`: e.g. a DataLoader with worker processes
+        (:func:`eelib.experiments.loading.pk_loader`) or one rank's share under
+        DistributedDataParallel (:mod:`eelib.experiments.distributed`). It is iterated
+        without end, so it must not run dry (see :func:`eelib.experiments.loading.endless`).
 
     Returns
     -------
@@ -243,20 +250,21 @@ def fit(
         raise ValueError("model has no trainable parameters: there is nothing to fit")
     torch.manual_seed(seed)
     model.to(device).train()
-    sampler = PKSampler(y, classes_per_batch, samples_per_class, seed=seed)
+    if batches is None:
+        batches = _gathered(x, y, PKSampler(y, classes_per_batch, samples_per_class, seed=seed))
+    stream = iter(batches)
     batch_size = classes_per_batch * samples_per_class
     if steps_per_epoch is None:
         steps_per_epoch = max(1, len(y) // batch_size)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     history = History(model=model)
-    batches = _endless(sampler)
     bar = tqdm(range(epochs), desc="epochs", disable=not progress, leave=False)
     for epoch in bar:
         start = time.perf_counter()
         losses, distances, shares = [], [], []
         for step in range(steps_per_epoch):
-            index = torch.as_tensor(next(batches))
-            xb, yb = gather(x, index).to(device), y[index].to(device)
+            xb, yb = next(stream)
+            xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             embeddings = model(xb)
             value = loss_fn(embeddings, yb, n_synthetic=n_synthetic,
                             normalize_synthetic=normalize_synthetic, **loss_kwargs)
@@ -285,10 +293,12 @@ def fit(
     return history
 
 
-def _endless(sampler: PKSampler):
-    """Yield batches from successive epochs of the sampler, forever."""
+def _gathered(x: Samples, y: Tensor, sampler: PKSampler) -> Iterator[tuple[Tensor, Tensor]]:
+    """``(inputs, labels)`` of successive epochs of the sampler, forever, gathered in this process."""
     while True:
-        yield from sampler
+        for batch in sampler:
+            index = torch.as_tensor(batch)
+            yield gather(x, index), y[index]
 
 
 __all__ = ["History", "embed", "fit", "gather"]

@@ -1,0 +1,179 @@
+"""Training in several processes: torchrun + DistributedDataParallel, each rank its own P × K batch.
+
+Launch one process per CPU share or GPU with torchrun (the launcher shipped with torch)::
+
+    torchrun --standalone --nproc_per_node 2 -m eelib.experiments.distributed --data latent --epochs 3
+    torchrun --standalone --nproc_per_node 4 -m eelib.experiments.distributed \\
+        --data images --data-dir <SOP-layout folder> --device cuda --workers 4
+
+or from Python, :func:`launch`. Every process builds the same model from the same seed;
+:class:`~torch.nn.parallel.DistributedDataParallel` (gloo on CPU, NCCL on GPU) averages the
+gradients of the processes after every backward pass, so all ranks take the same optimiser
+step and keep identical parameters. Each rank draws its own P × K batches (its sampler is
+seeded with ``seed + rank``), so one step sees ``world_size`` batches of the official EE layout:
+EE's pairs and mining stay inside each rank's batch, exactly as in a single-process run with
+that batch. Rank 0 then evaluates on the unseen classes and writes the result (``--out``).
+
+The batches reach :func:`eelib.experiments.train.fit` through its ``batches`` hook, from
+:func:`eelib.experiments.loading.pk_loader`. Data: ``latent``
+(:func:`eelib.data.make_latent_classes`, an MLP) or ``images`` (a folder in SOP's layout, e.g.
+one written by :func:`eelib.experiments.loading.write_image_folder`, a small CNN).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+
+from eelib.data import PKSampler, make_latent_classes, split_dataset
+from eelib.experiments.loading import endless, pk_loader
+from eelib.experiments.models import MLPEmbedder, SmallConvEmbedder
+from eelib.experiments.train import embed, fit
+from eelib.losses import LOSSES
+from eelib.metrics import evaluate_embeddings
+
+
+def build_model(data: str, in_dim: int, embedding_dim: int, seed: int) -> nn.Module:
+    """The model of a run, initialised from ``seed`` (identically on every rank)."""
+    torch.manual_seed(seed)
+    if data == "latent":
+        return MLPEmbedder(in_dim, embedding_dim, hidden=(128,))
+    return SmallConvEmbedder(embedding_dim)
+
+
+def load_data(args: argparse.Namespace):
+    """(train set, train labels, test set, test labels, input dimension) of a run."""
+    if args.data == "latent":
+        split = split_dataset(*make_latent_classes(seed=0))
+        return split.x_train, split.y_train, split.x_test, split.y_test, split.x_train.shape[1]
+    from eelib.experiments.datasets import EvalTransform, load_benchmark
+
+    train = load_benchmark("sop", args.data_dir, "train", args.image_size)
+    test = load_benchmark("sop", args.data_dir, "test", transform=EvalTransform(args.image_size))
+    return train, train.labels, test, test.labels, 0
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="torchrun ... -m eelib.experiments.distributed",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data", choices=["latent", "images"], default="latent")
+    parser.add_argument("--data-dir", type=Path, help="a folder in SOP's layout (for --data images)")
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--loss", choices=sorted(LOSSES), default="triplet")
+    parser.add_argument("--mining", default="hardest", help="triplet mining (default hardest)")
+    parser.add_argument("--n-synthetic", type=int, default=2, help="EE's synthetic points per pair (default 2)")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--steps-per-epoch", type=int, help="default: one pass over the training set per rank")
+    parser.add_argument("--classes-per-batch", type=int, default=8)
+    parser.add_argument("--samples-per-class", type=int, default=4)
+    parser.add_argument("--embedding-dim", type=int, default=32)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes per rank")
+    parser.add_argument("--device", default="cpu", help="cpu (gloo) or cuda (NCCL, one GPU per rank)")
+    parser.add_argument("--save-model", type=Path, help="rank 0 writes the trained parameters here")
+    parser.add_argument("--out", type=Path, help="rank 0 writes the result (JSON) here")
+    args = parser.parse_args(argv)
+    if args.data == "images" and args.data_dir is None:
+        parser.error("--data images needs --data-dir")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> dict:
+    """Train under torchrun (the environment gives RANK, WORLD_SIZE, LOCAL_RANK); rank 0 returns the result."""
+    args = parse_args(argv)
+    if "RANK" not in os.environ:
+        raise RuntimeError("run this module under torchrun (or eelib.experiments.distributed.launch): "
+                           "RANK, WORLD_SIZE and the rendezvous address come from it")
+    cuda = args.device.startswith("cuda")
+    dist.init_process_group("nccl" if cuda else "gloo")
+    rank, world = dist.get_rank(), dist.get_world_size()
+    local_rank = int(os.environ.get("LOCAL_RANK", 0))
+    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+    if cuda:
+        torch.cuda.set_device(device)
+    else:  # share the CPUs instead of every rank spinning threads on all of them
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // int(os.environ.get("LOCAL_WORLD_SIZE", world))))
+    try:
+        return _train(args, rank, world, device)
+    finally:
+        dist.destroy_process_group()
+
+
+def _train(args: argparse.Namespace, rank: int, world: int, device: torch.device) -> dict:
+    x_train, y_train, x_test, y_test, in_dim = load_data(args)
+    model = build_model(args.data, in_dim, args.embedding_dim, args.seed).to(device)
+    ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    dataset = (x_train, y_train) if args.data == "latent" else x_train
+    loader = pk_loader(dataset, y_train, classes_per_batch=args.classes_per_batch,
+                       samples_per_class=args.samples_per_class, seed=args.seed + rank, workers=args.workers,
+                       pin_memory=device.type == "cuda")
+    first_batch = next(iter(PKSampler(y_train, args.classes_per_batch, args.samples_per_class, seed=args.seed + rank)))
+    loss_kwargs = {"mining": args.mining} if args.loss == "triplet" else {}
+    start = time.perf_counter()
+    history = fit(ddp, x_train, y_train, loss=args.loss, loss_kwargs=loss_kwargs, n_synthetic=args.n_synthetic,
+                  epochs=args.epochs, classes_per_batch=args.classes_per_batch,
+                  samples_per_class=args.samples_per_class, steps_per_epoch=args.steps_per_epoch, lr=args.lr,
+                  seed=args.seed, progress=False, device=device, batches=endless(loader))
+    seconds = time.perf_counter() - start
+    # every rank must hold the same parameters: the largest difference to rank 0's
+    flat = torch.cat([p.detach().reshape(-1) for p in model.parameters()])
+    reference = flat.clone()
+    dist.broadcast(reference, src=0)
+    difference = (flat - reference).abs().max()
+    dist.all_reduce(difference, op=dist.ReduceOp.MAX)
+    losses = torch.tensor(history.loss, device=device)
+    dist.all_reduce(losses)
+    batches = [None] * world
+    dist.all_gather_object(batches, first_batch)
+    if rank != 0:
+        return {}
+    metrics = evaluate_embeddings(embed(model, x_test), y_test, ks=(1, 2, 4, 8))
+    result = {
+        "world_size": world, "backend": dist.get_backend(), "device": str(device), "seconds": round(seconds, 2),
+        "loss": args.loss, "n_synthetic": args.n_synthetic, "epochs": args.epochs,
+        "mean_loss_over_ranks": (losses / world).tolist(), "rank0_loss": history.loss,
+        "max_parameter_difference_between_ranks": float(difference), "first_batches": batches,
+        "metrics": metrics,
+    }
+    if args.save_model is not None:
+        torch.save(model.state_dict(), args.save_model)
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in result.items() if k != "first_batches"}, indent=2))
+    return result
+
+
+def launch(argv: Sequence[str], processes: int = 2, *, timeout: float | None = None) -> subprocess.CompletedProcess:
+    """Run this module under torchrun on this machine with ``processes`` ranks; returns the finished process.
+
+    Parameters
+    ----------
+    argv : sequence of str
+        Options of this module (see ``--help``).
+    processes : int, default 2
+    timeout : float, optional
+        Seconds before the run is killed.
+    """
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={int(processes)}",
+               "-m", "eelib.experiments.distributed", *argv]
+    return subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+__all__ = ["build_model", "launch", "main"]
+
+
+if __name__ == "__main__":
+    main()
