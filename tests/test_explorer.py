@@ -12,7 +12,6 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 
 from eelib import expand  # noqa: E402
 from eelib.analysis import loss_geometry  # noqa: E402
@@ -31,6 +30,7 @@ from eelib.course.explorer import (  # noqa: E402
     update,
 )
 from eelib.course.figures import figure_image_bytes  # noqa: E402
+from eelib.data import random_batch  # noqa: E402
 from eelib.losses import triplet_loss  # noqa: E402
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("one_torch_thread")]
@@ -47,10 +47,9 @@ def brute_force_closest(distances: torch.Tensor, labels: torch.Tensor) -> float:
     return min(float(distances[a, b]) for a in range(n) for b in range(n) if labels[a] != labels[b])
 
 
-def random_batch(seed: int, dim: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
-    generator = torch.Generator().manual_seed(seed)
-    points = F.normalize(torch.randn(12, dim, generator=generator, dtype=torch.float64), dim=1)
-    return points, torch.arange(3).repeat_interleave(4)
+def three_classes_of_four(seed: int, dim: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Twelve random unit vectors, three classes in blocks of four."""
+    return random_batch([4] * 3, dim, seed=seed)
 
 
 def angles_of(batch: str) -> torch.Tensor:
@@ -168,7 +167,7 @@ def test_label_noise_puts_a_synthetic_point_next_to_another_class() -> None:
 
 
 def test_a_batch_of_higher_dimension_can_be_explored() -> None:
-    points, labels = random_batch(3, dim=8)
+    points, labels = three_classes_of_four(3, dim=8)
     state = explore(3, True, points=points, labels=labels)
     assert state.batch == "custom"
     assert state.closest_distance == pytest.approx(brute_force_closest(state.distances, state.expansion.labels),
@@ -198,7 +197,7 @@ def hardest_along(n_values, normalize: bool, points=None, labels=None) -> list[f
 def test_closest_distance_never_grows_along_nested_grids(normalize, seed) -> None:
     # The grid k/(n+1) contains the grid k/(n'+1) when (n'+1) divides (n+1): 0 -> 1 -> 3 -> 7
     # (and 0 -> 2 -> 5). HNPM minimises over a superset, so it cannot grow.
-    points, labels = random_batch(seed)
+    points, labels = three_classes_of_four(seed)
     for chain in ((0, 1, 3, 7), (0, 2, 5)):
         distances = hardest_along(chain, normalize, points, labels)
         assert all(later <= earlier + 1e-12 for earlier, later in itertools.pairwise(distances)), (chain, distances)
