@@ -71,7 +71,7 @@ def test_every_repository_link_in_the_documents_names_the_configured_one(documen
 def test_readme_badges_open_the_student_edition() -> None:
     first = (ROOT / "README.md").read_text().split("\n\n")[1]
     assert f"blob/{BRANCH}/student/notebooks/00_course_tour.ipynb" in first
-    assert f"urlpath=lab/tree/student/notebooks/00_course_tour.ipynb" in first
+    assert "urlpath=lab/tree/student/notebooks/00_course_tour.ipynb" in first
 
 
 def _run_setup_cell(source: str, on_colab: bool, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
