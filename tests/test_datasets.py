@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fake_benchmarks import write_cub, write_image
 from PIL import Image
 from scipy.io import savemat
 from torch.utils.data import DataLoader
@@ -27,13 +28,6 @@ pytestmark = pytest.mark.unit
 IMAGES_PER_CLASS = 2
 
 
-def write_image(path: Path, value: int, fmt: str = "PNG") -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = np.full((14, 20, 3), value, dtype=np.uint8)
-    pixels[:, :5] = 255 - value  # an asymmetric stripe, so flips are visible
-    Image.fromarray(pixels).save(path, format=fmt)
-
-
 # --- fake data sets --------------------------------------------------------------------
 
 CUB_CLASSES = (1, 2, 100, 101, 150)  # 3 train classes, 2 test classes
@@ -41,18 +35,7 @@ CUB_CLASSES = (1, 2, 100, 101, 150)  # 3 train classes, 2 test classes
 
 @pytest.fixture
 def cub_root(tmp_path: Path) -> Path:
-    folder = tmp_path / "CUB_200_2011"
-    images, labels = [], []
-    for class_id in CUB_CLASSES:
-        for i in range(IMAGES_PER_CLASS):
-            image_id = len(images) + 1
-            relative = f"{class_id:03d}.Bird_{class_id}/Bird_{class_id}_{i}.jpg"
-            write_image(folder / "images" / relative, 10 * image_id, fmt="JPEG")
-            images.append(f"{image_id} {relative}")
-            labels.append(f"{image_id} {class_id}")
-    (folder / "images.txt").write_text("\n".join(images) + "\n")
-    (folder / "image_class_labels.txt").write_text("\n".join(labels) + "\n")
-    return tmp_path
+    return write_cub(tmp_path, CUB_CLASSES, IMAGES_PER_CLASS)
 
 
 CARS_CLASSES = (1, 50, 98, 99, 196)  # 3 train classes, 2 test classes

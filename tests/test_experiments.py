@@ -6,15 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
+from fake_benchmarks import write_cub
 
-from eelib.experiments import runner
+from eelib.experiments import committed_results, runner
 from eelib.experiments.protocol import METRICS, Run, RunResult
 from eelib.experiments.report import results_markdown
-from eelib.experiments import committed_results
 from eelib.experiments.runner import Config, main, parse_args, plan
 from eelib.experiments.tables import Tables, ablation_paired, main_paired
 
@@ -154,25 +152,9 @@ def test_tables_pair_runs_by_seed_and_round_trip_through_csv(tmp_path) -> None:
     assert Tables.read(tmp_path) == tables
 
 
-def _fake_cub(root: Path, classes=(1, 2, 3, 4, 101, 102, 103, 104), per_class: int = 4) -> Path:
-    folder = root / "CUB_200_2011"
-    images, labels = [], []
-    for class_id in classes:
-        for i in range(per_class):
-            image_id = len(images) + 1
-            relative = f"{class_id:03d}.Bird/{i}.png"
-            (folder / "images" / relative).parent.mkdir(parents=True, exist_ok=True)
-            pixels = np.full((12, 12, 3), (class_id * 37 + i * 5) % 255, dtype=np.uint8)
-            Image.fromarray(pixels).save(folder / "images" / relative)
-            images.append(f"{image_id} {relative}")
-            labels.append(f"{image_id} {class_id}")
-    (folder / "images.txt").write_text("\n".join(images) + "\n")
-    (folder / "image_class_labels.txt").write_text("\n".join(labels) + "\n")
-    return root
-
-
 def test_real_benchmark_path_on_a_fake_cub_folder(tmp_path: Path) -> None:
-    root = _fake_cub(tmp_path / "data")
+    root = write_cub(tmp_path / "data", (1, 2, 3, 4, 101, 102, 103, 104), 4,
+                     value=lambda class_id, i, image_id: class_id * 37 + i * 5, fmt="PNG")
     out = tmp_path / "out"
     assert main(["--data-dir", str(root), "--dataset", "cub200", "--model", "small-cnn", "--image-size", "16",
                  "--seeds", "2", "--epochs", "1", "--methods", "Triplet†", "--out", str(out), "--no-progress"]) == 0
