@@ -19,8 +19,9 @@ keyboard on a widget. Everything here is about doing that reliably and repeatabl
 - :class:`MemorySampler` records the peak resident memory of everything this test
   process started (JupyterLab, kernels, Playwright's driver, Chromium).
 
-Fixtures (``lab_server``, ``browser``, ``page``, ``memory_sampler``, ``browser_report``) are
-imported by ``test_browser.py``.
+Fixtures: the session-scoped ``lab_server``, ``browser``, ``memory_sampler`` and
+``browser_report`` are imported by ``tests/conftest.py`` (one of each per run, shared by
+every browser test module); ``page`` by the modules that use it.
 """
 
 from __future__ import annotations

@@ -7,6 +7,8 @@ Sections:
    peak memory; the table is printed at the end of the run (and written to the file named
    by ``EELIB_NOTEBOOK_REPORT`` when that variable is set).
 3. ``one_torch_thread``: a module-scoped fixture for test files on small tensors.
+4. The browser tests' session fixtures (tests/browser_support.py), defined here once so that
+   every browser test module shares one JupyterLab server, one Chromium and one report.
 """
 
 from __future__ import annotations
@@ -84,3 +86,8 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+# --- 4. Browser session fixtures -----------------------------------------------------------
+
+from browser_support import browser, browser_report, lab_server, memory_sampler  # noqa: E402, F401

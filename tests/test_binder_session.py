@@ -23,11 +23,6 @@ import nbformat
 import psutil
 import pytest
 
-from browser_support import (  # noqa: F401  (pytest fixtures, used by name)
-    browser,
-    browser_report,
-    lab_server,
-)
 from browser_support import (
     NOTEBOOK_DIR,
     ROOT,

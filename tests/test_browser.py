@@ -21,13 +21,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from browser_support import (  # noqa: F401  (pytest fixtures, used by name)
-    browser,
-    browser_report,
-    lab_server,
-    memory_sampler,
-    page,
-)
+from browser_support import page  # noqa: F401  (a pytest fixture, used by name; the session ones are in conftest)
 from browser_support import (
     NOTEBOOK_DIR,
     SCREENSHOT_DIR,
