@@ -236,9 +236,13 @@ class MemorySampler:
         self._thread.join()
 
 
-@dataclass
+@dataclass(eq=False)
 class BrowserReport:
-    """Wall time and peak memory per browser test, printed in pytest's terminal summary."""
+    """Wall time and peak memory per browser test, printed in pytest's terminal summary.
+
+    Registered as a pytest plugin, so it must hash by identity (``eq=False``): pluggy puts
+    plugins in sets when a hook is called for a file outside ``tests/`` (the doctests).
+    """
 
     started: float = field(default_factory=time.perf_counter)
     rows: list[tuple[str, float, float, str]] = field(default_factory=list)
