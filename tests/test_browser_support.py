@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 from _pytest.config import PytestPluginManager
-
 from browser_support import BrowserReport
 
 pytestmark = pytest.mark.unit
