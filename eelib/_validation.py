@@ -60,13 +60,25 @@ def validate_flag(name: str, value: object) -> bool:
     return bool(value)
 
 
+def _is_int(value: object) -> bool:
+    """A Python or numpy integer; ``bool`` is not one (``True`` is never meant as 1), nor is ``2.0``."""
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def validate_int(name: str, value: object) -> int:
+    """Check that a value is an integer of any sign (Python or numpy, not bool) and return it."""
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an int, got {value!r} of type {type(value).__name__}")
+    return int(value)
+
+
 def validate_count(name: str, value: object, *, minimum: int = 0, maximum: int | None = None) -> int:
     """Check that a count is an integer (Python or numpy) in ``[minimum, maximum]`` and return it.
 
     ``bool`` is rejected although it is an ``int`` subclass (``True`` is never meant as 1),
     and so are floats, even integral ones (``2.0``): a count is not a measurement.
     """
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+    if not _is_int(value):
         if maximum is not None:
             expected = f"an int in [{minimum}, {maximum}]"
         else:

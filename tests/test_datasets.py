@@ -12,6 +12,7 @@ from PIL import Image
 from scipy.io import savemat
 from torch.utils.data import DataLoader
 
+from eelib import set_memory_limit
 from eelib.data import PKSampler
 from eelib.experiments.datasets import (
     IMAGENET_MEAN,
@@ -19,6 +20,7 @@ from eelib.experiments.datasets import (
     EvalTransform,
     ImageListDataset,
     TrainTransform,
+    _mat_content_bytes,
     load_benchmark,
     to_normalized_tensor,
 )
@@ -408,6 +410,36 @@ def test_any_malformed_mat_file_names_the_file(tmp_path: Path, content: bytes) -
     (tmp_path / "cars_annos.mat").write_bytes(content)
     with pytest.raises(ValueError, match=r"cars_annos\.mat could not be read; expected a MATLAB file"):
         load_benchmark("cars196", tmp_path, "train")
+
+
+@pytest.fixture
+def small_memory_limit():
+    set_memory_limit(16 * 2**20)
+    yield
+    set_memory_limit(None)
+
+
+def test_a_mat_file_that_inflates_beyond_memory_is_refused_before_it_is_read(
+        tmp_path: Path, small_memory_limit: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 5 MB of zeros compress to a few KB: judged by its file size (x 20) it would pass the
+    # 16 MiB limit, judged by what it inflates to (x 20 = 100 MB) it must not be loaded.
+    path = tmp_path / "cars_annos.mat"
+    savemat(path, {"annotations": np.zeros((1, 5_000_000), np.uint8)}, do_compression=True)
+    assert path.stat().st_size * 20 < 2**20
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("scipy.io.loadmat was called on a refused file")
+
+    monkeypatch.setattr("scipy.io.loadmat", never)
+    with pytest.raises(ValueError, match=r"cars_annos\.mat inflates to more than \d+ bytes.*above the memory limit of 16777216 bytes"):
+        load_benchmark("cars196", tmp_path, "train")
+
+
+def test_counting_what_a_mat_file_inflates_to_stops_at_the_bound(tmp_path: Path) -> None:
+    path = tmp_path / "bomb.mat"
+    savemat(path, {"x": np.zeros((1, 20_000_000), np.uint8)}, do_compression=True)
+    assert _mat_content_bytes(path, stop_after=10**12) >= 20_000_000
+    assert _mat_content_bytes(path, stop_after=10**6) < 2 * 10**6
 
 
 def test_a_fractional_cars_class_is_refused(tmp_path: Path) -> None:

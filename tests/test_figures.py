@@ -133,3 +133,14 @@ def test_figure_image_bytes_tell_figures_apart() -> None:
         figs.append(figure_image_bytes(fig))
         plt.close(fig)
     assert figs[0] == figs[1] != figs[2]
+
+
+@pytest.mark.parametrize("label", [0, -3, np.int64(9), torch.tensor(2).item()])
+def test_class_color_takes_any_integer_and_cycles(label):
+    assert class_color(label) == class_color(int(label) + 8) == class_color(int(label) - 8)
+
+
+@pytest.mark.parametrize("label", [1.5, 2.0, True, "1", None])
+def test_class_color_refuses_what_is_not_an_integer(label):
+    with pytest.raises(TypeError, match="label must be an int"):
+        class_color(label)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import matplotlib as mpl
 
+from eelib._validation import validate_int
+
 #: Okabe & Ito (2008) colour-universal-design palette, distinguishable under the common
 #: colour-vision deficiencies. Black is left out so that it can mark highlights.
 OKABE_ITO = (
@@ -22,8 +24,11 @@ DISTANCE_CMAP = "viridis"
 
 
 def class_color(label: int) -> str:
-    """Colour of a class label, cycling through :data:`OKABE_ITO`."""
-    return OKABE_ITO[int(label) % len(OKABE_ITO)]
+    """Colour of a class label (an integer of any sign), cycling through :data:`OKABE_ITO`.
+
+    A float such as ``1.5`` is refused rather than truncated into another class's colour.
+    """
+    return OKABE_ITO[validate_int("label", label) % len(OKABE_ITO)]
 
 
 def apply_course_style() -> None:

@@ -32,8 +32,10 @@ that cannot be decoded names its file and the line that lists it.
 from __future__ import annotations
 
 import os
+import zlib
 from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath, PureWindowsPath
+from typing import BinaryIO
 
 import numpy as np
 import torch
@@ -43,6 +45,7 @@ from torch.utils.data import Dataset
 
 from eelib._validation import (
     as_label_tensor,
+    memory_limit_bytes,
     validate_choice,
     validate_memory,
     validate_path,
@@ -395,13 +398,78 @@ def _read_cub200(root: _Root, split: str) -> Listing:
 
 _CARS_FIELDS = ("relative_im_path", "class")
 
+#: MAT-file version 5 layout (MathWorks, "MAT-File Format"): a 128-byte header ending in the
+#: endian indicator, then tagged data elements; type 15 (miCOMPRESSED) holds a zlib stream.
+_MAT5_HEADER_BYTES = 128
+_MAT5_COMPRESSED = 15
+_MAT_READ_CHUNK = 1 << 16
+
+
+def _decompressed_bytes(stream: BinaryIO, n_compressed: int, stop_after: int) -> int:
+    """Bytes one zlib stream of ``n_compressed`` bytes inflates to, counted in bounded chunks.
+
+    Counting stops once ``stop_after`` is passed, so a small file that inflates to terabytes
+    (a "zip bomb") costs no more than ``stop_after`` bytes of work and one chunk of memory.
+    """
+    inflater = zlib.decompressobj()
+    total = 0
+    while n_compressed > 0 and total <= stop_after:
+        chunk = stream.read(min(_MAT_READ_CHUNK, n_compressed))
+        if not chunk:
+            break
+        n_compressed -= len(chunk)
+        try:
+            while chunk and total <= stop_after:
+                total += len(inflater.decompress(chunk, _MAT_READ_CHUNK))
+                chunk = inflater.unconsumed_tail
+        except zlib.error:
+            break  # malformed: scipy's reader reports it
+    return total
+
+
+def _mat_content_bytes(path: Path, stop_after: int) -> int:
+    """The size of a MAT file's data once inflated (the file's own size if it is not version 5).
+
+    Only the element tags are parsed; anything malformed ends the count, and is then reported
+    by :func:`scipy.io.loadmat`, which reads the same elements.
+    """
+    with path.open("rb") as stream:
+        header = stream.read(_MAT5_HEADER_BYTES)
+        order = {b"IM": "<", b"MI": ">"}.get(header[126:128])
+        if len(header) < _MAT5_HEADER_BYTES or order is None:
+            return path.stat().st_size
+        total = 0
+        while total <= stop_after:
+            tag = stream.read(8)
+            if len(tag) < 8:
+                break
+            data_type, n_bytes = np.frombuffer(tag, dtype=f"{order}u4")
+            if data_type >> 16:  # a small element: type and data in these 8 bytes
+                total += 8
+            elif data_type == _MAT5_COMPRESSED:
+                start = stream.tell()
+                total += _decompressed_bytes(stream, int(n_bytes), stop_after - total)
+                stream.seek(start + int(n_bytes))
+            else:
+                total += int(n_bytes)
+                stream.seek(int(n_bytes) + (-int(n_bytes)) % 8, os.SEEK_CUR)
+        return total
+
 
 def _read_cars_annotations(path: Path) -> np.ndarray:
     """The ``annotations`` struct array of ``cars_annos.mat``, flattened, fields checked."""
     from scipy.io import loadmat
 
     expected = f"a MATLAB file with a struct array 'annotations' having fields {_CARS_FIELDS}"
-    validate_memory(f"the annotation file {path}", path.stat().st_size * _METADATA_BYTES_PER_BYTE)
+    limit = memory_limit_bytes()
+    content = _mat_content_bytes(path, stop_after=limit // _METADATA_BYTES_PER_BYTE)
+    if content * _METADATA_BYTES_PER_BYTE > limit:
+        raise ValueError(
+            f"the annotation file {path} inflates to more than {content} bytes of data (the file "
+            f"itself has {path.stat().st_size}); read into Python objects that is above the memory "
+            f"limit of {limit} bytes (about {_METADATA_BYTES_PER_BYTE} bytes per byte of data). If "
+            "the file is genuine, raise the limit with eelib.set_memory_limit(n_bytes)"
+        )
     try:
         contents = loadmat(path)
     except Exception as err:  # noqa: BLE001 - scipy raises many types on a malformed file
