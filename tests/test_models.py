@@ -113,6 +113,52 @@ def test_pretrained_backbone_explains_missing_torchvision(monkeypatch) -> None:
         pretrained_backbone_embedder("googlenet")
 
 
+class FakeTorchvision:
+    """Stands in for torchvision (not a dependency): records which builders are called."""
+
+    def __init__(self) -> None:
+        self.built: list[tuple[str, object]] = []
+        weights = type("Weights", (), {"url": "https://download.pytorch.org/models/googlenet-1378be20.pth"})
+        self.models = type("models", (), {
+            "GoogLeNet_Weights": type("GoogLeNet_Weights", (), {"IMAGENET1K_V1": weights}),
+            "googlenet": self.builder("googlenet"),
+        })
+
+    def builder(self, name: str):
+        def build(weights=None, **options):
+            self.built.append((name, weights))
+            backbone = nn.Sequential(nn.Flatten(), nn.LazyLinear(1024))
+            backbone.fc, backbone.dropout = nn.Identity(), nn.Identity()
+            return backbone
+        return build
+
+
+@pytest.fixture
+def fake_torchvision(monkeypatch, tmp_path) -> FakeTorchvision:
+    fake = FakeTorchvision()
+    monkeypatch.setitem(sys.modules, "torchvision", fake)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty weights cache
+    return fake
+
+
+def test_pretrained_weights_missing_from_the_cache_are_never_downloaded(fake_torchvision, tmp_path) -> None:
+    expected = tmp_path / "hub" / "checkpoints" / "googlenet-1378be20.pth"
+    with pytest.raises(FileNotFoundError, match=f"weights are not at {expected}.*allow_download=True"):
+        pretrained_backbone_embedder("googlenet")
+    assert fake_torchvision.built == []  # torchvision was never asked, so it could not download
+
+
+def test_pretrained_weights_in_the_cache_or_an_allowed_download_build_the_backbone(fake_torchvision, tmp_path) -> None:
+    pretrained_backbone_embedder("googlenet", allow_download=True)
+    cached = tmp_path / "hub" / "checkpoints" / "googlenet-1378be20.pth"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"weights")
+    model = pretrained_backbone_embedder("googlenet", embedding_dim=8)
+    assert [name for name, weights in fake_torchvision.built] == ["googlenet", "googlenet"]
+    assert all(weights is not None for _, weights in fake_torchvision.built)
+    assert model(torch.randn(2, 3, 4, 4)).shape == (2, 8)
+
+
 def test_pretrained_backbone_rejects_unknown_name() -> None:
     with pytest.raises(ValueError, match="name must be one of"):
         pretrained_backbone_embedder("vgg16")

@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -195,6 +198,7 @@ def pretrained_backbone_embedder(
     *,
     pretrained: bool = True,
     normalize: bool = True,
+    allow_download: bool = False,
 ) -> BackboneEmbedder:
     """The paper's embedder: an ImageNet backbone without its classifier, plus a linear head.
 
@@ -203,9 +207,10 @@ def pretrained_backbone_embedder(
     dropout and auxiliary heads) are removed, keeping global average pooling. Inputs are
     ImageNet-normalised images such as those of :func:`eelib.experiments.datasets.load_benchmark`.
 
-    torchvision is imported here, not at module import, because it is optional; with
-    ``pretrained=True`` its weights must already be in the torch hub cache
-    (``$TORCH_HOME``), otherwise torchvision tries to download them.
+    torchvision is imported here, not at module import, because it is optional. With
+    ``pretrained=True`` the weights must already be in the torch hub cache (the file
+    torchvision would download, under ``torch.hub.get_dir()/checkpoints``): eelib never
+    reaches the network unless ``allow_download=True`` is passed.
 
     Parameters
     ----------
@@ -214,6 +219,8 @@ def pretrained_backbone_embedder(
     pretrained : bool, default True
         Load torchvision's ImageNet-1k weights.
     normalize : bool, default True
+    allow_download : bool, default False
+        Let torchvision download missing pretrained weights.
 
     Returns
     -------
@@ -226,10 +233,13 @@ def pretrained_backbone_embedder(
         If torchvision is not installed.
     ValueError
         If ``name`` is not a known backbone.
+    FileNotFoundError
+        If the pretrained weights are not in the cache and ``allow_download`` is False.
     """
     name = validate_choice("name", name, BACKBONE_FEATURES)
     pretrained = validate_flag("pretrained", pretrained)
     normalize = validate_flag("normalize", normalize)
+    allow_download = validate_flag("allow_download", allow_download)
     try:
         from torchvision import models
     except ImportError as err:
@@ -241,16 +251,31 @@ def pretrained_backbone_embedder(
         ) from err
     if name == "googlenet":
         weights = models.GoogLeNet_Weights.IMAGENET1K_V1 if pretrained else None
+    else:
+        weights = models.ResNet18_Weights.IMAGENET1K_V1 if pretrained else None
+    if weights is not None and not allow_download:
+        _require_cached(weights.url, name)
+    if name == "googlenet":
         # With weights, torchvision's builder forces aux_logits=True to load the checkpoint and
         # drops the auxiliary heads afterwards; it rejects an explicit aux_logits=False.
         options = {} if pretrained else {"aux_logits": False, "init_weights": True}
         backbone = models.googlenet(weights=weights, **options)
         backbone.dropout = nn.Identity()
     else:
-        weights = models.ResNet18_Weights.IMAGENET1K_V1 if pretrained else None
         backbone = models.resnet18(weights=weights)
     backbone.fc = nn.Identity()
     return BackboneEmbedder(backbone, BACKBONE_FEATURES[name], embedding_dim, normalize=normalize)
+
+
+def _require_cached(url: str, name: str) -> None:
+    """Refuse to build a pretrained backbone whose weights torchvision would have to download."""
+    path = Path(torch.hub.get_dir()) / "checkpoints" / PurePosixPath(urlparse(url).path).name
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"pretrained {name} weights are not at {path}, and eelib does not download on its "
+            f"own. Download {url} to that path (set TORCH_HOME to move the cache), pass "
+            "allow_download=True, or use pretrained=False."
+        )
 
 
 def count_parameters(model: nn.Module, *, trainable_only: bool = True) -> int:
