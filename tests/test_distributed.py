@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from fake_benchmarks import write_cub
+
 from eelib.data import make_latent_classes, split_dataset
 from eelib.experiments.distributed import build_model, launch
 from eelib.losses import triplet_loss
@@ -59,6 +61,22 @@ def test_two_cpu_processes_train(tmp_path: Path) -> None:
     assert result["max_parameter_difference_between_ranks"] == 0.0
     assert result["mean_loss_over_ranks"][-1] < result["mean_loss_over_ranks"][0]
     assert 0.0 < result["metrics"]["R@1"] <= 1.0
+
+
+def test_two_cpu_processes_train_on_a_benchmark_folder(tmp_path: Path) -> None:
+    """The image path: a fake CUB-200-2011 folder, its loader, DataLoader workers, the small CNN."""
+    root = write_cub(tmp_path / "cub", classes=(1, 2, 3, 4, 101, 102), per_class=4)
+    out = tmp_path / "result.json"
+    run = launch(["--data", "images", "--dataset", "cub200", "--data-dir", str(root), "--model", "small-cnn",
+                  "--image-size", "16", "--classes-per-batch", "2", "--samples-per-class", "2", "--embedding-dim", "8",
+                  "--epochs", "1", "--steps-per-epoch", "2", "--workers", "1", "--out", str(out)],
+                 processes=2, timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    result = json.loads(out.read_text())
+    assert result["world_size"] == 2 and result["max_parameter_difference_between_ranks"] == 0.0
+    first, second = result["first_batches"]
+    assert first != second
+    assert len(result["mean_loss_over_ranks"]) == 1 and 0.0 < result["metrics"]["R@1"] <= 1.0
 
 
 def test_outside_torchrun_the_error_says_how_to_start() -> None:

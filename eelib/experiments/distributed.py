@@ -4,7 +4,8 @@ Launch one process per CPU share or GPU with torchrun (the launcher shipped with
 
     torchrun --standalone --nproc_per_node 2 -m eelib.experiments.distributed --data latent --epochs 3
     torchrun --standalone --nproc_per_node 4 -m eelib.experiments.distributed \\
-        --data images --data-dir <SOP-layout folder> --device cuda --workers 4
+        --data images --dataset cub200 --data-dir <CUB_200_2011 folder> --model googlenet \\
+        --device cuda --workers 4
 
 or from Python, :func:`launch`. Every process builds the same model from the same seed;
 :class:`~torch.nn.parallel.DistributedDataParallel` (gloo on CPU, NCCL on GPU) averages the
@@ -16,8 +17,10 @@ that batch. Rank 0 then evaluates on the unseen classes and writes the result (`
 
 The batches reach :func:`eelib.experiments.train.fit` through its ``batches`` hook, from
 :func:`eelib.experiments.loading.pk_loader`. Data: ``latent``
-(:func:`eelib.data.make_latent_classes`, an MLP) or ``images`` (a folder in SOP's layout, e.g.
-one written by :func:`eelib.experiments.loading.write_image_folder`, a small CNN).
+(:func:`eelib.data.make_latent_classes`, an MLP) or ``images``: a benchmark folder read by
+:func:`eelib.experiments.datasets.load_benchmark` (``--dataset``: CUB-200-2011, CARS196 or SOP,
+whose layout :func:`eelib.experiments.loading.write_image_folder` writes) with one of the
+runner's image models (``--model``: a small CNN, or a pretrained GoogLeNet or ResNet-18).
 """
 
 from __future__ import annotations
@@ -38,18 +41,19 @@ from torch.nn.parallel import DistributedDataParallel
 
 from eelib.data import PKSampler, make_latent_classes, split_dataset
 from eelib.experiments.loading import endless, pk_loader
-from eelib.experiments.models import MLPEmbedder, SmallConvEmbedder
+from eelib.experiments.datasets import BENCHMARKS, EvalTransform, load_benchmark
+from eelib.experiments.models import IMAGE_MODELS, MLPEmbedder, image_embedder
 from eelib.experiments.train import embed, fit
 from eelib.losses import LOSSES
 from eelib.metrics import evaluate_embeddings
 
 
-def build_model(data: str, in_dim: int, embedding_dim: int, seed: int) -> nn.Module:
+def build_model(data: str, in_dim: int, embedding_dim: int, seed: int, image_model: str = "small-cnn") -> nn.Module:
     """The model of a run, initialised from ``seed`` (identically on every rank)."""
     torch.manual_seed(seed)
     if data == "latent":
         return MLPEmbedder(in_dim, embedding_dim, hidden=(128,))
-    return SmallConvEmbedder(embedding_dim)
+    return image_embedder(image_model, embedding_dim)
 
 
 def load_data(args: argparse.Namespace):
@@ -57,10 +61,8 @@ def load_data(args: argparse.Namespace):
     if args.data == "latent":
         split = split_dataset(*make_latent_classes(seed=0))
         return split.x_train, split.y_train, split.x_test, split.y_test, split.x_train.shape[1]
-    from eelib.experiments.datasets import EvalTransform, load_benchmark
-
-    train = load_benchmark("sop", args.data_dir, "train", args.image_size)
-    test = load_benchmark("sop", args.data_dir, "test", transform=EvalTransform(args.image_size))
+    train = load_benchmark(args.dataset, args.data_dir, "train", args.image_size)
+    test = load_benchmark(args.dataset, args.data_dir, "test", transform=EvalTransform(args.image_size))
     return train, train.labels, test, test.labels, 0
 
 
@@ -68,7 +70,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="torchrun ... -m eelib.experiments.distributed",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", choices=["latent", "images"], default="latent")
-    parser.add_argument("--data-dir", type=Path, help="a folder in SOP's layout (for --data images)")
+    parser.add_argument("--data-dir", type=Path, help="a benchmark folder (for --data images)")
+    parser.add_argument("--dataset", choices=list(BENCHMARKS), default="sop",
+                        help="the benchmark layout of --data-dir (default sop)")
+    parser.add_argument("--model", choices=list(IMAGE_MODELS), default="small-cnn",
+                        help="image model for --data images (pretrained ones need torchvision)")
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--loss", choices=sorted(LOSSES), default="triplet")
     parser.add_argument("--mining", default="hardest", help="triplet mining (default hardest)")
@@ -113,7 +119,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
 def _train(args: argparse.Namespace, rank: int, world: int, device: torch.device) -> dict:
     x_train, y_train, x_test, y_test, in_dim = load_data(args)
-    model = build_model(args.data, in_dim, args.embedding_dim, args.seed).to(device)
+    model = build_model(args.data, in_dim, args.embedding_dim, args.seed, args.model).to(device)
     ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     dataset = (x_train, y_train) if args.data == "latent" else x_train
     loader = pk_loader(dataset, y_train, classes_per_batch=args.classes_per_batch,
@@ -139,7 +145,8 @@ def _train(args: argparse.Namespace, rank: int, world: int, device: torch.device
     dist.all_gather_object(batches, first_batch)
     if rank != 0:
         return {}
-    metrics = evaluate_embeddings(embed(model, x_test), y_test, ks=(1, 2, 4, 8))
+    ks = tuple(k for k in (1, 2, 4, 8) if k < len(y_test))  # Recall@K needs K other samples
+    metrics = evaluate_embeddings(embed(model, x_test), y_test, ks=ks)
     result = {
         "world_size": world, "backend": dist.get_backend(), "device": str(device), "seconds": round(seconds, 2),
         "loss": args.loss, "n_synthetic": args.n_synthetic, "epochs": args.epochs,

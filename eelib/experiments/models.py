@@ -267,6 +267,30 @@ def pretrained_backbone_embedder(
     return BackboneEmbedder(backbone, BACKBONE_FEATURES[name], embedding_dim, normalize=normalize)
 
 
+#: Image models by name, as the command lines of the experiments accept them.
+IMAGE_MODELS = ("small-cnn", "googlenet", "resnet18")
+
+
+def image_embedder(kind: str, embedding_dim: int) -> nn.Module:
+    """An image model by name: ``"small-cnn"`` (:class:`SmallConvEmbedder`, trained from scratch)
+    or a pretrained backbone (:func:`pretrained_backbone_embedder`, weights from the cache).
+
+    Parameters
+    ----------
+    kind : {"small-cnn", "googlenet", "resnet18"}
+    embedding_dim : int
+
+    Returns
+    -------
+    torch.nn.Module
+        Maps (B, 3, H, W) images to (B, embedding_dim) L2-normalised embeddings.
+    """
+    kind = validate_choice("kind", kind, IMAGE_MODELS)
+    if kind == "small-cnn":
+        return SmallConvEmbedder(embedding_dim)
+    return pretrained_backbone_embedder(kind, embedding_dim)
+
+
 def _require_cached(url: str, name: str) -> None:
     """Refuse to build a pretrained backbone whose weights torchvision would have to download."""
     path = Path(torch.hub.get_dir()) / "checkpoints" / PurePosixPath(urlparse(url).path).name
@@ -303,5 +327,7 @@ __all__ = [
     "MLPEmbedder",
     "SmallConvEmbedder",
     "count_parameters",
+    "IMAGE_MODELS",
+    "image_embedder",
     "pretrained_backbone_embedder",
 ]

@@ -49,6 +49,8 @@ from tqdm.auto import tqdm
 from eelib.experiments import committed_results
 from eelib.experiments.analyses import candidate_synthetic_share, random_synthetic_share
 from eelib.experiments.costs import memory_table, timing_table
+from eelib.experiments.datasets import BENCHMARKS
+from eelib.experiments.models import IMAGE_MODELS, image_embedder
 from eelib.experiments.protocol import DATASETS, METHOD_BY_NAME, METHODS, DataSpec, Run, RunResult, execute
 from eelib.experiments.report import verdict_section, write_report
 from eelib.experiments.tables import Tables
@@ -286,7 +288,6 @@ def run_benchmark(name: str, data_dir: Path, config: Config, out: Path, *, model
     """The main grid (every loss without and with EE, paired over seeds) on a benchmark folder."""
     from eelib.data import DataSplit
     from eelib.experiments.datasets import load_benchmark
-    from eelib.experiments.models import SmallConvEmbedder, pretrained_backbone_embedder
 
     execution = execution or Execution()
     train = load_benchmark(name, data_dir, "train", image_size)
@@ -298,9 +299,7 @@ def run_benchmark(name: str, data_dir: Path, config: Config, out: Path, *, model
                     classes_per_batch=min(config.classes_per_batch or 8, n_train_classes), embedding_dim=embedding_dim)
 
     def model_factory():
-        if model_kind == "small-cnn":
-            return SmallConvEmbedder(embedding_dim)
-        return pretrained_backbone_embedder(model_kind, embedding_dim)
+        return image_embedder(model_kind, embedding_dim)
 
     runs = [Run(name, method, n, seed, spec.epochs, spec.classes_per_batch, lr=config.lr,
                 weight_decay=config.weight_decay, device=config.device)
@@ -376,8 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps")
     parser.add_argument("--data-dir", type=Path, help="a real benchmark folder; needs --dataset")
-    parser.add_argument("--dataset", choices=["cub200", "cars196", "sop"], help="the benchmark in --data-dir")
-    parser.add_argument("--model", default="small-cnn", choices=["small-cnn", "googlenet", "resnet18"],
+    parser.add_argument("--dataset", choices=list(BENCHMARKS), help="the benchmark in --data-dir")
+    parser.add_argument("--model", default="small-cnn", choices=list(IMAGE_MODELS),
                         help="image model for --data-dir (pretrained ones need torchvision)")
     parser.add_argument("--image-size", type=_int_at_least(16), default=227, help="image side for --data-dir")
     return parser
