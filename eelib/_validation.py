@@ -193,6 +193,14 @@ def _validate_tensor(name: str, value: object) -> Tensor:
     return value
 
 
+def validate_finite(name: str, tensor: Tensor) -> None:
+    """Refuse NaN or Inf anywhere in ``tensor`` (one reduction, one sync), naming the first one."""
+    finite = torch.isfinite(tensor.detach())
+    if not bool(finite.all()):
+        where = tuple((~finite).nonzero()[0].tolist())
+        raise ValueError(f"{name} must be finite, got {tensor.detach()[where].item()} at index {where}")
+
+
 def _validate_dtype(name: str, tensor: Tensor) -> None:
     if tensor.dtype in BATCH_DTYPES:
         return

@@ -271,7 +271,7 @@ def hardest_negative_pairs(
     provenance, sets = expansion_plan(labels, n_synthetic)
     gram = embeddings @ embeddings.T
     expanded = expanded_inner_products(gram, provenance, normalize=normalize_synthetic)
-    sq = squared_distances_from_gram(expanded)
+    sq = squared_distances_from_gram(expanded, check_finite=False)
     sq = sq.masked_fill(provenance.labels[:, None] == provenance.labels[None, :], float("inf"))
     candidates = sq[sets]  # (B, L, N): rows of each anchor's expanded set
     flat = candidates.flatten(1).argmin(1)

@@ -15,7 +15,7 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
-from eelib._validation import validate_embeddings, validate_flag, validate_memory
+from eelib._validation import validate_embeddings, validate_finite, validate_flag, validate_memory
 
 #: Squared distances are clipped at this value before the square root, as in the
 #: official EE code (``euclidean_dist`` clamps at 1e-12). It keeps the gradient of
@@ -45,13 +45,21 @@ def _require_float_tensor(name: str, value: object) -> Tensor:
     return value
 
 
-def squared_distances_from_gram(gram: Tensor) -> Tensor:
+def _require_finite(name: str, value: Tensor, check_finite: object) -> None:
+    if validate_flag("check_finite", check_finite):
+        validate_finite(name, value)
+
+
+def squared_distances_from_gram(gram: Tensor, *, check_finite: bool = True) -> Tensor:
     """Squared Euclidean distances from a Gram matrix.
 
     Parameters
     ----------
     gram : Tensor, shape (N, N)
         Inner products ``G_pq = x_p · x_q``.
+    check_finite : bool, default True
+        Refuse NaN or Inf in ``gram``. The losses pass False: their Gram matrices come from
+        embeddings already checked (:func:`eelib._validation.validate_embeddings`).
 
     Returns
     -------
@@ -61,17 +69,20 @@ def squared_distances_from_gram(gram: Tensor) -> Tensor:
     _require_float_tensor("gram", gram)
     if gram.dim() != 2 or gram.shape[0] != gram.shape[1]:
         raise ValueError(f"gram must be a square matrix (N, N), got shape {tuple(gram.shape)}")
+    _require_finite("gram", gram, check_finite)
     norms = gram.diagonal()
     return (norms[:, None] + norms[None, :] - 2.0 * gram).clamp_min(0.0)
 
 
-def euclidean_from_squared(squared: Tensor) -> Tensor:
+def euclidean_from_squared(squared: Tensor, *, check_finite: bool = True) -> Tensor:
     """Euclidean distances from squared ones, with a gradient-safe square root.
 
     Parameters
     ----------
     squared : Tensor
         Non-negative squared distances.
+    check_finite : bool, default True
+        Refuse NaN or Inf in ``squared``; the losses pass False (their input is checked).
 
     Returns
     -------
@@ -80,6 +91,7 @@ def euclidean_from_squared(squared: Tensor) -> Tensor:
         in float16).
     """
     squared = _require_float_tensor("squared", squared)
+    _require_finite("squared", squared, check_finite)
     return squared.clamp_min(sqrt_clip(squared.dtype)).sqrt()
 
 
@@ -103,8 +115,8 @@ def pairwise_distances(embeddings: Tensor, *, squared: bool = False) -> Tensor:
     batch = embeddings.shape[0]
     validate_memory(f"pairwise_distances of {batch} embeddings (a {batch} x {batch} matrix and its temporaries)",
                     4 * batch * batch * embeddings.element_size(), embeddings.device)
-    sq = squared_distances_from_gram(embeddings @ embeddings.T)
-    return sq if squared else euclidean_from_squared(sq)
+    sq = squared_distances_from_gram(embeddings @ embeddings.T, check_finite=False)
+    return sq if squared else euclidean_from_squared(sq, check_finite=False)
 
 
 __all__ = [

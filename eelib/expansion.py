@@ -47,6 +47,7 @@ from torch import Tensor
 from eelib._validation import (
     validate_batch,
     validate_count,
+    validate_finite,
     validate_flag,
     validate_labels,
     validate_memory,
@@ -315,6 +316,7 @@ def expanded_inner_products(gram: Tensor, provenance: Provenance, *, normalize: 
         raise TypeError(f"gram must be a 2-D floating-point tensor, got {gram!r:.80}")
     if not isinstance(provenance, Provenance):
         raise TypeError(f"provenance must be a Provenance (from synthetic_provenance), got {type(provenance).__name__}")
+    validate_finite("gram", gram)
     a, b = provenance.parent_a, provenance.parent_b
     w = provenance.weight.to(gram.dtype)  # coefficient of x_b
     v = 1 - w  # coefficient of x_a

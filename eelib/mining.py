@@ -134,7 +134,7 @@ def build_pair_matrices(
     :func:`eelib._validation.validate_batch` and :func:`validate_expansion` itself, then this.
     """
     gram = embeddings @ embeddings.T
-    positive = squared_distances_from_gram(gram) if measure == "squared_distance" else gram
+    positive = squared_distances_from_gram(gram, check_finite=False) if measure == "squared_distance" else gram
     same_label, different_label = label_masks(labels)
     if n_synthetic == 0:
         return PairMatrices(positive, positive, same_label, different_label, mined=False)

@@ -231,6 +231,22 @@ def test_building_blocks_check_types_and_stay_finite_in_every_float_dtype():
         assert bool(torch.isfinite(distances).all()) and bool(torch.isfinite(points.grad).all()), dtype
 
 
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_building_blocks_refuse_non_finite_input_naming_where(bad):
+    gram = torch.eye(4, dtype=torch.float64)
+    gram[1, 2] = bad
+    with pytest.raises(ValueError, match=r"gram must be finite, got (nan|-?inf) at index \(1, 2\)"):
+        squared_distances_from_gram(gram)
+    with pytest.raises(ValueError, match=r"squared must be finite, got (nan|-?inf) at index \(1, 2\)"):
+        euclidean_from_squared(gram)
+    with pytest.raises(ValueError, match=r"gram must be finite"):
+        expanded_inner_products(gram, synthetic_provenance(torch.tensor([0, 0, 1, 1]), 1))
+    with pytest.raises(TypeError, match="check_finite must be True or False"):
+        euclidean_from_squared(gram, check_finite="no")
+    # the losses' own calls skip the check: their embeddings were checked, and NaN passes through
+    assert torch.isnan(euclidean_from_squared(gram, check_finite=False)).any() == (bad != bad)
+
+
 FIGURE_CASES = {
     "points nan": (lambda ax: figures.plot_points_2d(ax, torch.full((2, 2), float("nan")), [0, 1]), ValueError,
                    "points contains NaN"),

@@ -202,7 +202,7 @@ def hard_anchor_share(embeddings_of: Callable[[Tensor], Tensor], y: Tensor, *, c
         rows = torch.searchsorted(seen, index)
         pm = pair_matrices(embeddings[rows], y[index], n_synthetic=0, normalize_synthetic=True,
                            measure="squared_distance")
-        distances = euclidean_from_squared(pm.positive)
+        distances = euclidean_from_squared(pm.positive, check_finite=False)
         hard = batch_hard(pm, distances, distances)
         hinge = hard.positive - hard.negative + margin
         violating += int((hinge[hard.valid] > 0).sum())

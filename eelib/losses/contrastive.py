@@ -67,5 +67,5 @@ def contrastive_loss(
         return zero_loss(embeddings)
     upper = torch.ones(batch, batch, dtype=torch.bool, device=embeddings.device).triu(1)
     pull = 0.5 * pm.positive[pm.same_label & upper]
-    push = 0.5 * torch.relu(margin - euclidean_from_squared(pm.negative[pm.different_label & upper])) ** 2
+    push = 0.5 * torch.relu(margin - euclidean_from_squared(pm.negative[pm.different_label & upper], check_finite=False)) ** 2
     return (pull.sum() + push.sum()) / (batch * (batch - 1) // 2)

@@ -66,8 +66,8 @@ def lifted_structure_loss(
     )
     if not bool(pm.same_label.any()) or not bool(pm.different_label.any()):
         return zero_loss(embeddings)
-    d_pos = euclidean_from_squared(pm.positive)
-    d_neg = euclidean_from_squared(pm.negative) if pm.mined else d_pos
+    d_pos = euclidean_from_squared(pm.positive, check_finite=False)
+    d_neg = euclidean_from_squared(pm.negative, check_finite=False) if pm.mined else d_pos
     push = (margin - d_neg).masked_fill(~pm.different_label, float("-inf")).logsumexp(1)
     i, j = torch.nonzero(pm.same_label.triu(1), as_tuple=True)
     j_ij = torch.logaddexp(push[i], push[j]) + d_pos[i, j]

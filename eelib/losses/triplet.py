@@ -84,8 +84,8 @@ def triplet_loss(
     if squared:
         d_pos, d_neg = pm.positive, pm.negative
     else:
-        d_pos = euclidean_from_squared(pm.positive)
-        d_neg = euclidean_from_squared(pm.negative) if pm.mined else d_pos
+        d_pos = euclidean_from_squared(pm.positive, check_finite=False)
+        d_neg = euclidean_from_squared(pm.negative, check_finite=False) if pm.mined else d_pos
 
     if mining == "hardest":
         hard = batch_hard(pm, d_pos, d_neg)
