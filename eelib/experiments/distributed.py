@@ -41,10 +41,11 @@ from torch.nn.parallel import DistributedDataParallel
 
 from eelib.data import PKSampler, make_latent_classes, split_dataset
 from eelib.experiments.loading import endless, pk_loader
+from eelib.experiments.arguments import finite_number, int_at_least
 from eelib.experiments.datasets import BENCHMARKS, EvalTransform, load_benchmark
 from eelib.experiments.models import IMAGE_MODELS, MLPEmbedder, image_embedder
 from eelib.experiments.train import embed, fit
-from eelib.losses import LOSSES
+from eelib.losses import LOSSES, TRIPLET_MINING
 from eelib.metrics import evaluate_embeddings
 
 
@@ -75,18 +76,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         help="the benchmark layout of --data-dir (default sop)")
     parser.add_argument("--model", choices=list(IMAGE_MODELS), default="small-cnn",
                         help="image model for --data images (pretrained ones need torchvision)")
-    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--image-size", type=int_at_least(16), default=64)
     parser.add_argument("--loss", choices=sorted(LOSSES), default="triplet")
-    parser.add_argument("--mining", default="hardest", help="triplet mining (default hardest)")
-    parser.add_argument("--n-synthetic", type=int, default=2, help="EE's synthetic points per pair (default 2)")
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--steps-per-epoch", type=int, help="default: one pass over the training set per rank")
-    parser.add_argument("--classes-per-batch", type=int, default=8)
-    parser.add_argument("--samples-per-class", type=int, default=4)
-    parser.add_argument("--embedding-dim", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--workers", type=int, default=0, help="DataLoader worker processes per rank")
+    parser.add_argument("--mining", choices=TRIPLET_MINING, default="hardest", help="triplet mining (default hardest)")
+    parser.add_argument("--n-synthetic", type=int_at_least(0), default=2, help="EE's synthetic points per pair (default 2)")
+    parser.add_argument("--epochs", type=int_at_least(1), default=3)
+    parser.add_argument("--steps-per-epoch", type=int_at_least(1), help="default: one pass over the training set per rank")
+    parser.add_argument("--classes-per-batch", type=int_at_least(2), default=8)
+    parser.add_argument("--samples-per-class", type=int_at_least(2), default=4)
+    parser.add_argument("--embedding-dim", type=int_at_least(1), default=32)
+    parser.add_argument("--lr", type=finite_number(0, strict=True), default=1e-3)
+    parser.add_argument("--seed", type=int_at_least(0), default=0)
+    parser.add_argument("--workers", type=int_at_least(0), default=0, help="DataLoader worker processes per rank")
     parser.add_argument("--device", default="cpu", help="cpu (gloo) or cuda (NCCL, one GPU per rank)")
     parser.add_argument("--save-model", type=Path, help="rank 0 writes the trained parameters here")
     parser.add_argument("--out", type=Path, help="rank 0 writes the result (JSON) here")

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import random
@@ -48,6 +47,7 @@ from tqdm.auto import tqdm
 
 from eelib.experiments import committed_results
 from eelib.experiments.analyses import candidate_synthetic_share, random_synthetic_share
+from eelib.experiments.arguments import finite_number, int_at_least
 from eelib.experiments.costs import memory_table, timing_table
 from eelib.experiments.datasets import BENCHMARKS
 from eelib.experiments.models import IMAGE_MODELS, image_embedder
@@ -316,33 +316,6 @@ def run_benchmark(name: str, data_dir: Path, config: Config, out: Path, *, model
 # --- the command line ------------------------------------------------------------------------
 
 
-def _int_at_least(low: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer >= {low}, got {value}")
-        return value
-    parse.__name__ = f"integer >= {low}"
-    return parse
-
-
-def _float(minimum: float, *, strict: bool):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
-            raise argparse.ArgumentTypeError(f"expected a finite number {'>' if strict else '>='} {minimum:g}, "
-                                             f"got {text}")
-        return value
-    parse.__name__ = "number"
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m eelib.experiments", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -352,25 +325,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--force", action="store_true", help="replace an existing --out folder (atomically, at the end)")
     parser.add_argument("--quick", action="store_true",
                         help="a reduced run for demos and tests: latent data, 2 seeds, 2 epochs, n in {0, 2}")
-    parser.add_argument("--seeds", type=_int_at_least(2), help="paired seeds per configuration (default 10)")
-    parser.add_argument("--epochs", type=_int_at_least(1), help="training epochs of every data set "
+    parser.add_argument("--seeds", type=int_at_least(2), help="paired seeds per configuration (default 10)")
+    parser.add_argument("--epochs", type=int_at_least(1), help="training epochs of every data set "
                         "(default: each data set's own: latent and digits 10, latent-240 and glyphs 40)")
-    parser.add_argument("--lr", type=_float(0, strict=True), help="Adam's learning rate (default 1e-3)")
-    parser.add_argument("--weight-decay", type=_float(0, strict=False), help="Adam's weight decay (default 0)")
-    parser.add_argument("--classes-per-batch", type=_int_at_least(2),
+    parser.add_argument("--lr", type=finite_number(0, strict=True), help="Adam's learning rate (default 1e-3)")
+    parser.add_argument("--weight-decay", type=finite_number(0, strict=False), help="Adam's weight decay (default 0)")
+    parser.add_argument("--classes-per-batch", type=int_at_least(2),
                         help="P of the P x K batches (default: 8; digits 5)")
     parser.add_argument("--datasets", nargs="+", choices=list(DATASETS), help="offline data sets (default: all four)")
     parser.add_argument("--analysis-dataset", choices=list(DATASETS),
                         help="data set of the n sweep and the analyses (default latent-240; must be in --datasets)")
     parser.add_argument("--no-analyses", action="store_true", help="only the main grid: no n sweep, no analyses")
     parser.add_argument("--methods", nargs="+", choices=[m.name for m in METHODS], help="loss rows (default: all five)")
-    parser.add_argument("--n-values", nargs="+", type=_int_at_least(0),
+    parser.add_argument("--n-values", nargs="+", type=int_at_least(0),
                         help=f"n of the sweep (default 0 1 2 4 8; at most {MAX_N})")
-    parser.add_argument("--timing-steps", type=_int_at_least(1), help="timed training steps (default 30)")
+    parser.add_argument("--timing-steps", type=int_at_least(1), help="timed training steps (default 30)")
     parser.add_argument("--no-umap", action="store_true", help="skip the UMAP figure (its first fit compiles for ~20 s)")
-    parser.add_argument("--workers", type=_int_at_least(1), default=min(2, os.cpu_count() or 1),
+    parser.add_argument("--workers", type=int_at_least(1), default=min(2, os.cpu_count() or 1),
                         help="worker processes for the training runs")
-    parser.add_argument("--threads", type=_int_at_least(1), default=1,
+    parser.add_argument("--threads", type=int_at_least(1), default=1,
                         help="torch threads per worker (the offline models are tiny: more threads only contend)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1, mps")
@@ -378,7 +351,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--dataset", choices=list(BENCHMARKS), help="the benchmark in --data-dir")
     parser.add_argument("--model", default="small-cnn", choices=list(IMAGE_MODELS),
                         help="image model for --data-dir (pretrained ones need torchvision)")
-    parser.add_argument("--image-size", type=_int_at_least(16), default=227, help="image side for --data-dir")
+    parser.add_argument("--image-size", type=int_at_least(16), default=227, help="image side for --data-dir")
     return parser
 
 
