@@ -89,3 +89,19 @@ def test_hardest_negative_pair_is_the_one_batch_hard_triplet_uses(n) -> None:
     got = triplet_loss(x, y, margin=10.0, mining="hardest", n_synthetic=n)
     assert torch.allclose(got, expected, atol=1e-9)
     assert bool(hardest.involves_synthetic.any()) == (n > 0)
+
+
+def test_a_non_finite_loss_stops_training_before_the_step_naming_where(data) -> None:
+    calls = []
+
+    def loss_that_diverges(embeddings, labels, **options):
+        calls.append(len(calls))
+        value = triplet_loss(embeddings, labels, **options)
+        return value * float("inf") if len(calls) == 5 else value
+
+    torch.manual_seed(0)
+    model = MLPEmbedder(64, 16, hidden=(32,))
+    with pytest.raises(ValueError, match=r"the loss is inf at epoch 2, step 1; the model was not updated"):
+        fit(model, data.x_train, data.y_train, loss=loss_that_diverges, epochs=3, steps_per_epoch=4,
+            classes_per_batch=4, progress=False)
+    assert all(bool(torch.isfinite(p).all()) for p in model.parameters())

@@ -11,6 +11,7 @@ On CPU a rerun with the same seed, data and thread count is bit-identical.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -268,10 +269,14 @@ def fit(
             embeddings = model(xb)
             value = loss_fn(embeddings, yb, n_synthetic=n_synthetic,
                             normalize_synthetic=normalize_synthetic, **loss_kwargs)
+            loss_value = value.item()
+            if not math.isfinite(loss_value):  # refused before the step: the model keeps its last finite state
+                raise ValueError(f"the loss is {loss_value} at epoch {epoch + 1}, step {step + 1}; the model "
+                                 "was not updated with it (a learning rate that is too high is the usual cause)")
             optimizer.zero_grad()
             value.backward()
             optimizer.step()
-            losses.append(value.item())
+            losses.append(loss_value)
             if step < steps_per_epoch - stats_batches:
                 continue
             hardest = hardest_negative_pairs(embeddings.detach(), yb, n_synthetic,
