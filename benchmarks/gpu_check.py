@@ -72,9 +72,13 @@ def exactness_on_device(device: str) -> str:
     return f"max |{device} - cpu| = {worst:.2g}"
 
 
-def run(command: list[str], timeout: float) -> tuple[int, str]:
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
-    return done.returncode, (done.stdout + done.stderr)[-4000:]
+def outcome(done: subprocess.CompletedProcess) -> tuple[str, str]:
+    """A finished step's status for the table ("ok" or its exit code) and the end of its output."""
+    return "ok" if done.returncode == 0 else f"exit {done.returncode}", (done.stdout + done.stderr)[-4000:]
+
+
+def run(command: list[str], timeout: float) -> tuple[str, str]:
+    return outcome(subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False))
 
 
 def main() -> int:
@@ -109,21 +113,19 @@ def main() -> int:
     sizes = ["1024"] if args.quick else ["1024", "4096"]
     bench = [sys.executable, "benchmarks/bench_losses.py", "--device", device, "--sizes", *sizes, "--dims", "512",
              "--out", str(out / "losses")]
-    step(f"loss benchmarks on {device} (eelib, eelib + EE, PML)",
-         lambda: (lambda rc, text: ("ok" if rc == 0 else f"exit {rc}", text))(*run(bench, 1800)))
+    step(f"loss benchmarks on {device} (eelib, eelib + EE, PML)", lambda: run(bench, 1800))
+    from eelib.experiments.distributed import launch
     from eelib.experiments.loading import write_image_folder
 
     images = write_image_folder(out / "images", n_classes=32 if args.quick else 64, per_class=8, image_size=96)
     runner = [sys.executable, "-m", "eelib.experiments", "--data-dir", str(images), "--dataset", "sop",
               "--device", device, "--quick", "--model", "small-cnn", "--image-size", "64",
               "--classes-per-batch", "8", "--out", str(out / "runner")]
-    step(f"runner on generated images, --device {device}",
-         lambda: (lambda rc, text: ("ok" if rc == 0 else f"exit {rc}", text))(*run(runner, 1800)))
-    ddp = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={gpus}",
-           "-m", "eelib.experiments.distributed", "--data", "images", "--data-dir", str(images), "--device", device,
-           "--workers", "2", "--epochs", "2", "--image-size", "64", "--out", str(out / "ddp.json")]
+    step(f"runner on generated images, --device {device}", lambda: run(runner, 1800))
+    ddp = ["--data", "images", "--data-dir", str(images), "--device", device, "--workers", "2", "--epochs", "2",
+           "--image-size", "64", "--out", str(out / "ddp.json")]
     step(f"DistributedDataParallel on {gpus} {device} process(es), DataLoader workers",
-         lambda: (lambda rc, text: ("ok" if rc == 0 else f"exit {rc}", text))(*run(ddp, 1800)))
+         lambda: outcome(launch(ddp, processes=gpus, timeout=1800)))
     print("| step | status | seconds | last line |\n|---|---|---:|---|")
     for name, status, seconds, last in rows:
         print(f"| {name} | {status} | {seconds:.0f} | {last} |")

@@ -314,7 +314,7 @@ def class_distance_matrix(
     provenance, _ = expansion_plan(labels, n_synthetic)
     gram = embeddings.detach().to(torch.float64) @ embeddings.detach().to(torch.float64).T
     distances = squared_distances_from_gram(
-        expanded_inner_products(gram, provenance, normalize=normalize_synthetic)).sqrt()
+        expanded_inner_products(gram, provenance, normalize=normalize_synthetic), check_finite=False).sqrt()
     classes, member = torch.unique(labels[provenance.parent_a], return_inverse=True)
     n_classes, n_points = len(classes), len(member)
     by_row = torch.full((n_classes, n_points), float("inf"), dtype=distances.dtype)

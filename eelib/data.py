@@ -524,13 +524,14 @@ class PKSampler(Sampler[list[int]]):
         self.classes_per_batch = validate_positive_int("classes_per_batch", classes_per_batch)
         self.samples_per_class = validate_positive_int("samples_per_class", samples_per_class)
         self.drop_last = validate_flag("drop_last", drop_last)
-        classes = torch.unique(labels)
+        classes, counts = torch.unique(labels, return_counts=True)
         if classes.numel() < self.classes_per_batch:
             raise ValueError(
                 f"labels has only {classes.numel()} classes but classes_per_batch is "
                 f"{self.classes_per_batch}; a batch needs that many distinct classes"
             )
-        self._class_indices = [torch.nonzero(labels == c).flatten() for c in classes]
+        # one stable sort groups the indices by class, each group in increasing order
+        self._class_indices = list(torch.argsort(labels, stable=True).split(counts.tolist()))
         self._generator = torch.Generator().manual_seed(validate_seed("seed", seed))
 
     def __len__(self) -> int:

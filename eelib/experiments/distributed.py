@@ -26,6 +26,7 @@ runner's image models (``--model``: a small CNN, or a pretrained GoogLeNet or Re
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import os
 import subprocess
@@ -39,10 +40,10 @@ import torch.distributed as dist
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from eelib.data import PKSampler, make_latent_classes, split_dataset
-from eelib.experiments.loading import endless, pk_loader
+from eelib.data import make_latent_classes, split_dataset
 from eelib.experiments.arguments import finite_number, int_at_least
-from eelib.experiments.datasets import BENCHMARKS, EvalTransform, load_benchmark
+from eelib.experiments.datasets import BENCHMARKS, load_benchmark
+from eelib.experiments.loading import endless, pk_loader
 from eelib.experiments.models import IMAGE_MODELS, MLPEmbedder, image_embedder
 from eelib.experiments.train import embed, fit
 from eelib.losses import LOSSES, TRIPLET_MINING
@@ -63,7 +64,7 @@ def load_data(args: argparse.Namespace):
         split = split_dataset(*make_latent_classes(seed=0))
         return split.x_train, split.y_train, split.x_test, split.y_test, split.x_train.shape[1]
     train = load_benchmark(args.dataset, args.data_dir, "train", args.image_size)
-    test = load_benchmark(args.dataset, args.data_dir, "test", transform=EvalTransform(args.image_size))
+    test = load_benchmark(args.dataset, args.data_dir, "test", args.image_size)
     return train, train.labels, test, test.labels, 0
 
 
@@ -126,7 +127,7 @@ def _train(args: argparse.Namespace, rank: int, world: int, device: torch.device
     loader = pk_loader(dataset, y_train, classes_per_batch=args.classes_per_batch,
                        samples_per_class=args.samples_per_class, seed=args.seed + rank, workers=args.workers,
                        pin_memory=device.type == "cuda")
-    first_batch = next(iter(PKSampler(y_train, args.classes_per_batch, args.samples_per_class, seed=args.seed + rank)))
+    first_batch = next(iter(copy.deepcopy(loader.batch_sampler)))  # the loader's first batch, drawn from a copy
     loss_kwargs = {"mining": args.mining} if args.loss == "triplet" else {}
     start = time.perf_counter()
     history = fit(ddp, x_train, y_train, loss=args.loss, loss_kwargs=loss_kwargs, n_synthetic=args.n_synthetic,

@@ -269,12 +269,12 @@ def fit(
             embeddings = model(xb)
             value = loss_fn(embeddings, yb, n_synthetic=n_synthetic,
                             normalize_synthetic=normalize_synthetic, **loss_kwargs)
-            loss_value = value.item()
+            optimizer.zero_grad()
+            value.backward()
+            loss_value = value.item()  # after backward: on a GPU the backward pass is queued without waiting
             if not math.isfinite(loss_value):  # refused before the step: the model keeps its last finite state
                 raise ValueError(f"the loss is {loss_value} at epoch {epoch + 1}, step {step + 1}; the model "
                                  "was not updated with it (a learning rate that is too high is the usual cause)")
-            optimizer.zero_grad()
-            value.backward()
             optimizer.step()
             losses.append(loss_value)
             if step < steps_per_epoch - stats_batches:
