@@ -330,19 +330,24 @@ def _is_id(field: str) -> bool:
 
 
 def _read_id_table(
-    path: Path, expected: str, *, int_fields: int, n_fields: int, header_lines: int = 0
+    path: Path, expected: str, *, int_fields: int, n_fields: int, header: Sequence[str] | None = None
 ) -> list[tuple[int, list]]:
     """``(line number, fields)`` of a whitespace-separated text file, ids checked.
 
-    The first ``int_fields`` fields are non-negative integers written in ASCII digits; the
-    first of them is an id that must not repeat. Each line must have ``n_fields`` fields
-    (the last one may contain spaces); blank lines and the first ``header_lines`` lines are
-    skipped.
+    With ``header``, the first line must hold exactly those words. The first ``int_fields``
+    fields are non-negative integers written in ASCII digits; the first of them is an id that
+    must not repeat. Each line must have ``n_fields`` fields (the last one may contain
+    spaces); blank lines are skipped.
     """
+    lines = _read_lines(path)
+    if header is not None:
+        first = lines[0] if lines else ""
+        if first.split() != list(header):
+            raise _malformed(path, 1, f"the header {' '.join(header)!r}", first)
     rows = []
     first_seen: dict[int, int] = {}
-    for number, line in enumerate(_read_lines(path), start=1):
-        if number <= header_lines or not line.strip():
+    for number, line in enumerate(lines, start=1):
+        if (header is not None and number == 1) or not line.strip():
             continue
         fields = line.split(maxsplit=n_fields - 1)
         if len(fields) != n_fields or not all(_is_id(f) for f in fields[:int_fields]):
@@ -527,16 +532,12 @@ _SOP_HEADER = ["image_id", "class_id", "super_class_id", "path"]
 def _read_sop(root: _Root, split: str) -> Listing:
     """Stanford Online Products from ``Ebay_{train,test}.txt`` (Oh Song et al., 2016)."""
     path = root.metadata(root.given / f"Ebay_{split}.txt", f"the SOP {split} list Ebay_{split}.txt")
-    lines = _read_lines(path)
-    header = lines[0] if lines else ""
-    if header.split() != _SOP_HEADER:
-        raise _malformed(path, 1, f"the header {' '.join(_SOP_HEADER)!r}", header)
     rows = _read_id_table(
         path,
         "'<image_id> <class_id> <super_class_id> <path>'",
         int_fields=3,
         n_fields=4,
-        header_lines=1,
+        header=_SOP_HEADER,
     )
     listing: Listing = ([], [], [])
     for number, row in rows:

@@ -21,8 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from eelib._validation import validate_memory, validate_positive_int
-from eelib.experiments.models import count_parameters
+from eelib._validation import validate_positive_int
+from eelib.experiments.models import _check_parameter_memory, count_parameters
 from eelib.experiments.timing import median_ms
 from eelib.losses import triplet_loss
 from eelib.losses.triplet import batch_hard
@@ -43,8 +43,8 @@ class TripletGenerator(nn.Module):
         super().__init__()
         embedding_dim = validate_positive_int("embedding_dim", embedding_dim)
         hidden = validate_positive_int("hidden", hidden)
-        validate_memory(f"TripletGenerator with embedding_dim={embedding_dim} and hidden={hidden}",
-                        16 * (4 * embedding_dim * hidden + hidden * hidden))
+        _check_parameter_memory(f"TripletGenerator with embedding_dim={embedding_dim} and hidden={hidden}",
+                                4 * embedding_dim * hidden + hidden * hidden)
         self.net = nn.Sequential(
             nn.Linear(3 * embedding_dim, hidden), nn.ReLU(),
             nn.Linear(hidden, hidden), nn.ReLU(),

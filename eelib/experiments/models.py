@@ -74,9 +74,9 @@ class MLPEmbedder(nn.Module):
     ) -> None:
         super().__init__()
         self.in_dim = validate_positive_int("in_dim", in_dim)
-        widths = [self.in_dim, *_widths("hidden", hidden), validate_positive_int("embedding_dim", embedding_dim)]
-        _check_parameter_memory("MLPEmbedder", sum((a + 1) * b for a, b in zip(widths[:-1], widths[1:])))
-        widths.pop()
+        widths = [self.in_dim, *_widths("hidden", hidden)]
+        embedding_dim = validate_positive_int("embedding_dim", embedding_dim)
+        _check_parameter_memory("MLPEmbedder", sum((a + 1) * b for a, b in zip(widths, [*widths[1:], embedding_dim])))
         layers: list[nn.Module] = []
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
             layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]

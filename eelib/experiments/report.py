@@ -756,13 +756,5 @@ def write_report(folder: Path, tables: Tables, summary: dict, matrices: dict) ->
     (folder / "results.md").write_text(results_markdown(tables, summary, folder), encoding="utf-8")
 
 
-def rewrite_report(folder: Path) -> None:
-    """Redraw the figures and rewrite ``results.md`` of a results folder from its own tables."""
-    tables, summary = load(folder)
-    matrices_file = folder / "heatmaps.json"
-    matrices = json.loads(matrices_file.read_text(encoding="utf-8")) if matrices_file.is_file() else {}
-    write_report(folder, tables, summary, matrices)
-
-
-__all__ = ["PRIMARY", "describe", "load", "results_markdown", "rewrite_report", "loss_sentences", "sections", "split_figures", "verdict_counts", "verdict_section",
+__all__ = ["PRIMARY", "describe", "load", "results_markdown", "loss_sentences", "sections", "split_figures", "verdict_counts", "verdict_section",
            "verdict_table", "write_report"]

@@ -33,11 +33,12 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
+from functools import partial
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -45,11 +46,12 @@ import matplotlib
 import torch
 from tqdm.auto import tqdm
 
+from eelib.data import DataSplit
 from eelib.experiments import committed_results
 from eelib.experiments.analyses import candidate_synthetic_share, random_synthetic_share
 from eelib.experiments.arguments import finite_number, int_at_least
 from eelib.experiments.costs import memory_table, timing_table
-from eelib.experiments.datasets import BENCHMARKS
+from eelib.experiments.datasets import BENCHMARKS, load_benchmark
 from eelib.experiments.models import IMAGE_MODELS, image_embedder
 from eelib.experiments.protocol import DATASETS, METHOD_BY_NAME, METHODS, DataSpec, Run, RunResult, execute
 from eelib.experiments.report import verdict_section, write_report
@@ -158,8 +160,13 @@ def _init_worker(threads: int) -> None:
     torch.set_num_threads(threads)
 
 
-def execute_all(runs: Sequence[Run], execution: Execution) -> list[RunResult]:
-    """Execute runs in this process or in worker processes, with one progress bar and its ETA."""
+def execute_all(runs: Sequence[Run], execution: Execution,
+                task: Callable[[Run], RunResult] = execute) -> list[RunResult]:
+    """Execute runs in this process or in worker processes, with one progress bar and its ETA.
+
+    ``task`` trains one run (default :func:`~eelib.experiments.protocol.execute` on the
+    offline data sets); with several workers it must be picklable.
+    """
     order = list(runs)
     random.Random(0).shuffle(order)  # mixes cheap and costly runs, so the bar's ETA is fair
     bar = tqdm(total=len(order), desc="training runs", unit="run", disable=not execution.progress, smoothing=0.05)
@@ -168,12 +175,12 @@ def execute_all(runs: Sequence[Run], execution: Execution) -> list[RunResult]:
         if execution.workers == 1:
             with torch_threads(execution.threads):
                 for run in order:
-                    results.append(execute(run))
+                    results.append(task(run))
                     bar.update()
         else:
             with ProcessPoolExecutor(execution.workers, mp_context=get_context("spawn"), initializer=_init_worker,
                                      initargs=(execution.threads,)) as pool:
-                futures = [pool.submit(execute, run) for run in order]
+                futures = [pool.submit(task, run) for run in order]
                 try:
                     for future in as_completed(futures):
                         results.append(future.result())
@@ -274,7 +281,6 @@ def run_offline(config: Config, out: Path, execution: Execution | None = None, *
         "timing": timing_table(out, steps=config.timing_steps, threads=execution.threads),
     }
     memory_table(out, n_values=config.memory_n_values)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     write_report(out, tables, summary, matrices)
     if config.umap and any(r.embeddings is not None for r in results):
         umap_figure(results, out)
@@ -283,31 +289,30 @@ def run_offline(config: Config, out: Path, execution: Execution | None = None, *
     return tables
 
 
-def run_benchmark(name: str, data_dir: Path, config: Config, out: Path, *, model_kind: str, image_size: int,
-                  execution: Execution | None = None, log=print) -> Tables:
-    """The main grid (every loss without and with EE, paired over seeds) on a benchmark folder."""
-    from eelib.data import DataSplit
-    from eelib.experiments.datasets import load_benchmark
-
-    execution = execution or Execution()
+def load_benchmark_split(name: str, data_dir: Path, image_size: int) -> DataSplit:
+    """A benchmark folder's training and test splits, as :func:`run_benchmark` uses them."""
     train = load_benchmark(name, data_dir, "train", image_size)
     test = load_benchmark(name, data_dir, "test", image_size)
-    data = DataSplit(x_train=train, y_train=train.labels, x_test=test, y_test=test.labels)
+    return DataSplit(x_train=train, y_train=train.labels, x_test=test, y_test=test.labels)
+
+
+def run_benchmark(name: str, data_dir: Path, data: DataSplit, config: Config, out: Path, *, model_kind: str,
+                  execution: Execution | None = None) -> Tables:
+    """The main grid (every loss without and with EE, paired over seeds) on a benchmark folder.
+
+    ``data`` comes from :func:`load_benchmark_split`; the runs train one after another in this
+    process (``execution.workers`` is not used: image data sets stay in one process).
+    """
+    execution = replace(execution or Execution(), workers=1)
     embedding_dim = 64 if model_kind == "small-cnn" else 512
-    n_train_classes = int(torch.unique(train.labels).numel())
+    n_train_classes = int(torch.unique(data.y_train).numel())
     spec = DataSpec(name, f"{name} folder {data_dir}", n_train_classes, config.epochs or 10, (),
                     classes_per_batch=min(config.classes_per_batch or 8, n_train_classes), embedding_dim=embedding_dim)
-
-    def model_factory():
-        return image_embedder(model_kind, embedding_dim)
-
     runs = [Run(name, method, n, seed, spec.epochs, spec.classes_per_batch, lr=config.lr,
                 weight_decay=config.weight_decay, device=config.device)
             for method in config.methods for n in (0, 2) for seed in range(config.seeds)]
-    bar = tqdm(runs, desc="training runs", unit="run", disable=not execution.progress)
-    with torch_threads(execution.threads):
-        results = [execute(run, spec=spec, data=data, model_factory=model_factory) for run in bar]
-    tables = Tables.from_runs(results)
+    task = partial(execute, spec=spec, data=data, model_factory=partial(image_embedder, model_kind, embedding_dim))
+    tables = Tables.from_runs(execute_all(runs, execution, task))
     tables.write(out)
     (out / "results.md").write_text(verdict_section(tables) + "\n", encoding="utf-8")
     return tables
@@ -456,15 +461,15 @@ def atomic_folder(out: Path):
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     execution = Execution(workers=args.workers, threads=args.threads, progress=not args.no_progress)
+    if args.data_dir is not None:
+        try:  # only reading the folder: an error while training is not an argument problem
+            data = load_benchmark_split(args.dataset, args.data_dir, args.image_size)
+        except (FileNotFoundError, ValueError) as error:
+            args.parser.error(f"--data-dir {args.data_dir}: {error}")
     with atomic_folder(args.out) as folder:
         if args.data_dir is not None:
-            try:
-                run_benchmark(args.dataset, args.data_dir, args.config, folder, model_kind=args.model,
-                              image_size=args.image_size, execution=execution)
-            except (FileNotFoundError, ValueError) as error:
-                if not any(folder.iterdir()):  # the folder could not be read: an argument problem
-                    args.parser.error(f"--data-dir {args.data_dir}: {error}")
-                raise
+            run_benchmark(args.dataset, args.data_dir, data, args.config, folder, model_kind=args.model,
+                          execution=execution)
         else:
             run_offline(args.config, folder, execution)
     print(f"results written to {args.out}", file=sys.stderr)
@@ -472,4 +477,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = ["ABLATIONS", "Config", "Execution", "PAPER_TABLE", "atomic_folder", "execute_all", "main",
-           "parse_args", "plan", "run_benchmark", "run_offline"]
+           "load_benchmark_split", "parse_args", "plan", "run_benchmark", "run_offline"]
