@@ -141,6 +141,18 @@ def _nonzero(values: Tensor) -> Tensor:
     return magnitude > RELATIVE_ZERO * largest if largest > 0 else torch.zeros_like(magnitude, dtype=torch.bool)
 
 
+def pushed_pairs(geometry: Geometry, labels: Tensor) -> Tensor:
+    """The negative pairs a loss pushes apart: (B, B) bool, a non-zero pair weight between classes.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        From :func:`loss_geometry` on the batch.
+    labels : Tensor of int, shape (B,)
+    """
+    return (labels[:, None] != labels[None, :]) & _nonzero(geometry.pair_weights)
+
+
 def gradient_usage(
     loss: str | Callable[..., Tensor], embeddings: Tensor, labels: Tensor, **hyperparameters: Any
 ) -> GradientUsage:
@@ -181,9 +193,8 @@ def gradient_usage(
     norms = geometry.gradient.norm(dim=1)
     active = _nonzero(norms)
     effective = float(norms.sum() ** 2 / (len(norms) * norms.pow(2).sum())) if active.any() else 0.0
-    negative = labels[:, None] != labels[None, :]
-    pushed = negative & _nonzero(geometry.pair_weights)
-    n_negative = int(negative.sum())
+    pushed = pushed_pairs(geometry, labels)
+    n_negative = int((labels[:, None] != labels[None, :]).sum())
     share = float(pushed.sum() / n_negative) if n_negative else 0.0
     return GradientUsage(norms, float(active.float().mean()), effective, pushed.sum(dim=1), share)
 
@@ -328,4 +339,4 @@ def class_distance_matrix(
 
 
 __all__ = ["Geometry", "GradientUsage", "HardestNegatives", "class_distance_matrix", "gradient_usage",
-           "hardest_negative_pairs", "loss_geometry", "violating_triplet_share"]
+           "hardest_negative_pairs", "loss_geometry", "pushed_pairs", "violating_triplet_share"]

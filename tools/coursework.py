@@ -39,11 +39,10 @@ from pathlib import Path
 import nbformat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from make_student_versions import SOURCE, has_exercises, nbgrader_metadata, with_student_header  # noqa: E402
 from make_student_versions import TARGET as STUDENT_EDITION  # noqa: E402  (sibling tool)
-from make_student_versions import with_student_header  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOKS = ROOT / "notebooks"
 TOOLS = Path(__file__).resolve().parent
 STUDENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]*$")
 HIDDEN_BLOCK = """### BEGIN HIDDEN TESTS
@@ -66,14 +65,6 @@ configure(c, cell_timeout_s={timeout}, memory_limit_mb={memory})
 
 class UsageError(Exception):
     """A mistake in the command line or the folders it names (exit status 2)."""
-
-
-def _nbgrader(cell: nbformat.NotebookNode) -> dict:
-    return cell.get("metadata", {}).get("nbgrader", {})
-
-
-def _has_exercises(nb: nbformat.NotebookNode) -> bool:
-    return any(_nbgrader(cell).get("solution") for cell in nb.cells)
 
 
 # --- init ---------------------------------------------------------------------------------------
@@ -107,7 +98,7 @@ def with_hidden_tests(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
     out = copy.deepcopy(nb)
     for cell in out.cells:
-        meta = _nbgrader(cell)
+        meta = nbgrader_metadata(cell)
         if cell.cell_type != "code" or not meta.get("grade") or "### BEGIN HIDDEN TESTS" in cell.source:
             continue
         calls = [call for call in check_calls(cell.source) if call.func.id in EXERCISES]
@@ -123,7 +114,7 @@ def with_hidden_tests(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def select_notebooks(selectors: list[str] | None) -> list[Path]:
     """Notebooks of ``notebooks/`` that have exercises, chosen by number or name prefix (all when None)."""
-    candidates = [path for path in sorted(NOTEBOOKS.glob("*.ipynb")) if _has_exercises(nbformat.read(path, as_version=4))]
+    candidates = [path for path in sorted(SOURCE.glob("*.ipynb")) if has_exercises(nbformat.read(path, as_version=4))]
     if not selectors:
         return candidates
     chosen = []

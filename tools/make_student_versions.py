@@ -48,7 +48,8 @@ REVEALING = re.compile(r"getsource\(|eelib\.oracles|from eelib import oracles|\b
 ANSWER_STUB = "YOUR ANSWER HERE\n"
 
 
-def _nbgrader(cell: nbformat.NotebookNode) -> dict:
+def nbgrader_metadata(cell: nbformat.NotebookNode) -> dict:
+    """A cell's nbgrader metadata (empty when it has none)."""
     return cell.get("metadata", {}).get("nbgrader", {})
 
 
@@ -83,7 +84,7 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """
     out = copy.deepcopy(nb)
     for cell in out.cells:
-        meta = _nbgrader(cell)
+        meta = nbgrader_metadata(cell)
         if meta.get("solution"):
             cell.source = student_source(cell.source, cell.cell_type)
         if "### BEGIN HIDDEN TESTS" in cell.source:
@@ -96,7 +97,7 @@ def student_notebook(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
 
 def integrity_problems(nb: nbformat.NotebookNode) -> list[str]:
     """Code cells before the last exercise that reveal a solution, as messages (empty: none)."""
-    solutions = [i for i, cell in enumerate(nb.cells) if _nbgrader(cell).get("solution")]
+    solutions = [i for i, cell in enumerate(nb.cells) if nbgrader_metadata(cell).get("solution")]
     if not solutions:
         return []
     return [f"cell {i} shows {match[0]!r} before the last exercise (cell {solutions[-1]}); "
@@ -107,7 +108,7 @@ def integrity_problems(nb: nbformat.NotebookNode) -> list[str]:
 
 def has_exercises(nb: nbformat.NotebookNode) -> bool:
     """Whether any cell is an nbgrader solution cell."""
-    return any(_nbgrader(cell).get("solution") for cell in nb.cells)
+    return any(nbgrader_metadata(cell).get("solution") for cell in nb.cells)
 
 
 #: The notebook as stored (one definition, shared with the header tool).

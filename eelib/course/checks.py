@@ -56,7 +56,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-import eelib
 from eelib.data import random_batch
 from eelib.distances import pairwise_distances
 from eelib.expansion import expand
@@ -250,9 +249,6 @@ COUNTS = Kind(_to_counts, _counts_agree, _describe_counts)
 
 # --- own work: the student's function must not run eelib ---------------------------------
 
-#: The folder of the eelib package: any code object from a file below it is eelib's.
-EELIB_DIR = os.path.dirname(os.path.abspath(eelib.__file__)) + os.sep
-
 #: Packages whose code a solution must not run: eelib, and pytorch-metric-learning (its
 #: losses compute several of the exercises' results; notebook 05 times one of them).
 REFERENCE_PACKAGES = ("eelib", "pytorch_metric_learning")
@@ -416,17 +412,17 @@ def _gradients(result: Any, leaves: Sequence[Tensor], probe: Tensor | None) -> l
     return [torch.zeros_like(leaf) if g is None else g.detach() for g, leaf in zip(grads, leaves)]
 
 
-def _gradient_problem(got: list[Tensor] | None, expected: list[Tensor]) -> str | None:
-    """What is wrong with the student's gradients, as a message with its hint; None if nothing."""
+def _gradient_problem(got: list[Tensor] | None, expected: list[Tensor]) -> tuple[str, str] | None:
+    """What is wrong with the student's gradients and its hint; None if nothing."""
     if got is None:
-        return f"the result has no gradient.\nHint: {NO_GRAPH_HINT}"
+        return "the result has no gradient", NO_GRAPH_HINT
     if not all(bool(torch.isfinite(g).all()) for g in got):
-        return f"the gradient has non-finite entries.\nHint: {NAN_GRADIENT_HINT}"
+        return "the gradient has non-finite entries", NAN_GRADIENT_HINT
     for g, e in zip(got, expected):
         tolerance = TOLERANCE * (1.0 + float(e.abs().max()) if e.numel() else 1.0)
         if g.shape != e.shape or not torch.allclose(g, e, rtol=TOLERANCE, atol=tolerance):
             error = float((g - e).abs().max()) if g.shape == e.shape else float("nan")
-            return f"the gradient differs from the reference's (largest error {error:.3g}).\nHint: {GRADIENT_HINT}"
+            return f"the gradient differs from the reference's (largest error {error:.3g})", GRADIENT_HINT
     return None
 
 
@@ -534,13 +530,14 @@ def run_cases(
         expected_grads = _gradients(reference_result, [reference_args[i] for i in differentiable], probe)
         got_grads = _gradients(result, leaves, probe)
         problem = _gradient_problem(got_grads, expected_grads)
-        if problem and problem.endswith(GRADIENT_HINT):  # a wrong gradient: is it a known mistake?
-            hint = next((text for text, symptom in mistakes.items() if isinstance(symptom, _Gives)
-                         and symptom.same_gradient(got_grads, case, differentiable, probe)), None)
-            problem = problem.replace(GRADIENT_HINT, f"the value is right but the gradient is not: {hint}") \
-                if hint else problem
-        if problem:
-            raise AssertionError(f"{where}: {problem}")
+        if problem is None:
+            continue
+        what, hint = problem
+        if hint == GRADIENT_HINT:  # a wrong gradient: is it a known mistake?
+            known = next((text for text, symptom in mistakes.items() if isinstance(symptom, _Gives)
+                          and symptom.same_gradient(got_grads, case, differentiable, probe)), None)
+            hint = f"the value is right but the gradient is not: {known}" if known else hint
+        raise AssertionError(f"{where}: {what}.\nHint: {hint}")
     what = " (values and gradients)" if differentiable else ""
     print(f"✓ {name}: all {len(cases)} cases agree with the reference{what}.")
     return True

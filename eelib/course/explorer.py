@@ -39,7 +39,7 @@ import torch
 from IPython.display import display
 from torch import Tensor
 
-from eelib.analysis import Geometry, HardestNegatives, gradient_usage, hardest_negative_pairs, loss_geometry
+from eelib.analysis import Geometry, HardestNegatives, hardest_negative_pairs, loss_geometry, pushed_pairs
 from eelib.course.display import Bundle, png_bundle
 from eelib.course.figures import (
     HIGHLIGHT_COLOR,
@@ -179,7 +179,7 @@ def explore(n: int, normalize: bool = True, batch: str = DEFAULT_BATCH, points: 
     best = int(hardest.distance.argmin())
     settings = {"mining": "hardest", "margin": MARGIN, "n_synthetic": n, "normalize_synthetic": normalize}
     geometry = loss_geometry("triplet", points, labels, **settings)
-    pushed = int((gradient_usage("triplet", points, labels, **settings).negative_pairs > 0).sum())
+    pushed = int(pushed_pairs(geometry, labels).any(dim=1).sum())  # originals with a pushed negative pair
     return ExplorerState(int(n), bool(normalize), batch, expansion, distances, loss_distances, hardest,
                          (int(hardest.row[best]), int(hardest.col[best])), float(hardest.distance[best]),
                          geometry, active, pushed)

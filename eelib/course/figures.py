@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from eelib._validation import validate_embeddings, validate_flag, validate_positive_int, validate_real
+from eelib.analysis import RELATIVE_ZERO
 from eelib.course.style import DISTANCE_CMAP, class_color
 
 #: At most this many class tick labels on a heat map axis.
@@ -26,10 +27,7 @@ HIGHLIGHT_COLOR = "#D55E00"
 
 #: Pairs a loss pulls together (Okabe–Ito blue, solid) and pushes apart (vermillion, dashed).
 PULL_COLOR = "#0072B2"
-PUSH_COLOR = "#D55E00"
-
-#: A pair weight counts as non-zero above this fraction of the largest one.
-RELATIVE_ZERO = 1e-9
+PUSH_COLOR = HIGHLIGHT_COLOR
 
 
 def _numpy(values: Tensor | np.ndarray, name: str) -> np.ndarray:
