@@ -37,6 +37,7 @@ for ``N`` expanded points, however large the embedding dimension D is.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -45,6 +46,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from eelib._validation import (
+    needs_memory_check,
     validate_batch,
     validate_count,
     validate_finite,
@@ -192,10 +194,27 @@ def synthetic_provenance(labels: Tensor, n_synthetic: int) -> Provenance:
     labels = validate_labels(labels)
     n_synthetic = validate_n_synthetic(n_synthetic)
     batch = labels.shape[0]
-    if n_synthetic:
+    _validate_expanded_rows(labels, n_synthetic, PROVENANCE_BYTES_PER_ROW, labels.device,
+                            lambda rows: f"n_synthetic={n_synthetic} with a batch of {batch} ({rows} expanded rows)")
+    return _provenance(labels, n_synthetic)
+
+
+def _validate_expanded_rows(labels: Tensor, n_synthetic: int, bytes_per_row: int, device: torch.device,
+                            what: Callable[[int], str]) -> None:
+    """Refuse an expansion whose ``N = B + n·P`` rows of ``bytes_per_row`` would not fit in memory.
+
+    The pairs are counted (a ``torch.unique``, a sync on a GPU) only when the bound ``P <= B``
+    could exceed the limit; ``what(N)`` describes the call in the message.
+    """
+    batch = labels.shape[0]
+    if n_synthetic and needs_memory_check((batch + n_synthetic * batch) * bytes_per_row):
         rows = batch + n_synthetic * count_pairs(labels)[0]
-        validate_memory(f"n_synthetic={n_synthetic} with a batch of {batch} ({rows} expanded rows)",
-                        PROVENANCE_BYTES_PER_ROW * rows, labels.device)
+        validate_memory(what(rows), rows * bytes_per_row, device)
+
+
+def _provenance(labels: Tensor, n_synthetic: int) -> Provenance:
+    """:func:`synthetic_provenance` for checked arguments."""
+    batch = labels.shape[0]
     device = labels.device
     originals = torch.arange(batch, device=device)
     if n_synthetic == 0:
@@ -242,12 +261,11 @@ def expand(
     n_synthetic = validate_n_synthetic(n_synthetic)
     normalize = validate_flag("normalize", normalize)
     batch, dim = embeddings.shape
-    if n_synthetic:
-        rows = batch + n_synthetic * count_pairs(labels)[0]
-        # the gathered parents, the weighted sum and the normalised copy: four (N, D) matrices
-        validate_memory(f"n_synthetic={n_synthetic} with a batch of {batch} ({rows} rows of dimension {dim})",
-                        rows * (4 * dim * embeddings.element_size() + PROVENANCE_BYTES_PER_ROW), embeddings.device)
-    prov = synthetic_provenance(labels, n_synthetic)
+    # the gathered parents, the weighted sum and the normalised copy: four (N, D) matrices
+    bytes_per_row = 4 * dim * embeddings.element_size() + PROVENANCE_BYTES_PER_ROW
+    _validate_expanded_rows(labels, n_synthetic, bytes_per_row, embeddings.device, lambda rows: (
+        f"n_synthetic={n_synthetic} with a batch of {batch} ({rows} rows of dimension {dim})"))
+    prov = _provenance(labels, n_synthetic)
     weight = prov.weight.to(embeddings.dtype)[:, None]
     points = (1 - weight) * embeddings[prov.parent_a] + weight * embeddings[prov.parent_b]
     if normalize and n_synthetic > 0:

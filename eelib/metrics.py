@@ -93,7 +93,7 @@ def _as_batch(
     """Validate and convert an evaluation set to (embeddings (N, D), labels (N,)) tensors."""
     embeddings = _as_embeddings(embeddings)
     labels = _as_tensor(labels, "labels")
-    if isinstance(embeddings, Tensor) and isinstance(labels, Tensor) and labels.device.type != "meta":
+    if labels.device.type != "meta":
         labels = labels.to(embeddings.device)
     validate_batch(embeddings, labels)
     if embeddings.shape[0] < 2:
@@ -388,6 +388,12 @@ def kmeans_cluster_ids(
     """
     tensor = _as_embeddings(embeddings)
     validate_embeddings(tensor)
+    return _cluster_ids(tensor, n_clusters, seed=seed, n_init=n_init, method=method, iterations=iterations)
+
+
+def _cluster_ids(tensor: Tensor, n_clusters: int, *, seed: int, n_init: int, method: str,
+                 iterations: int = DEFAULT_KMEANS_ITERATIONS) -> np.ndarray:
+    """:func:`kmeans_cluster_ids` for embeddings already checked (its other arguments are checked here)."""
     array = tensor.detach().cpu().numpy()
     n_clusters = validate_count("n_clusters", n_clusters, minimum=1, maximum=array.shape[0])
     n_init = validate_count("n_init", n_init, minimum=1)
@@ -497,7 +503,7 @@ def nmi(
     """
     embeddings, labels = _as_batch(embeddings, labels)
     n_classes = int(torch.unique(labels).numel())
-    cluster_ids = kmeans_cluster_ids(embeddings, n_classes, seed=seed, n_init=n_init, method=kmeans)
+    cluster_ids = _cluster_ids(embeddings, n_classes, seed=seed, n_init=n_init, method=kmeans)
     return _nmi_of_assignment(cluster_ids, labels.cpu().numpy())
 
 
@@ -596,10 +602,11 @@ def evaluate_embeddings(
         ``"MAP@R"`` (``nan`` when no class has 2 samples). Values in [0, 1].
     """
     embeddings, labels = _as_batch(embeddings, labels)
-    results = retrieval_metrics(embeddings, labels, ks, block_size=block_size)
-    mean_average_precision = results.pop("MAP@R")
+    ks = _validate_ks(ks, embeddings.shape[0])
+    recalls, mean_average_precision = _retrieval_scores(embeddings.detach(), labels, ks, True, block_size)
+    results = {f"R@{k}": value for k, value in recalls.items()}
     n_classes = int(torch.unique(labels).numel())
-    cluster_ids = kmeans_cluster_ids(embeddings, n_classes, seed=seed, n_init=n_init, method=kmeans)
+    cluster_ids = _cluster_ids(embeddings, n_classes, seed=seed, n_init=n_init, method=kmeans)
     numpy_labels = labels.cpu().numpy()
     results["NMI"] = _nmi_of_assignment(cluster_ids, numpy_labels)
     results["F1"] = pairwise_f1(cluster_ids, numpy_labels)

@@ -30,9 +30,6 @@ from torch import Tensor
 
 from eelib._validation import validate_choice
 
-#: The losses :func:`pml_loss` knows, by their names in :data:`eelib.losses.LOSSES`.
-NAMES = ("contrastive", "triplet", "npair", "lifted", "multi_similarity")
-
 PMLLoss = Callable[[Tensor, Tensor], Tensor]
 
 
@@ -101,6 +98,9 @@ def _multi_similarity(alpha: float = 2.0, beta: float = 50.0, base: float = 0.5,
 
 _BUILDERS = {"contrastive": _contrastive, "triplet": _triplet, "npair": _npair, "lifted": _lifted,
              "multi_similarity": _multi_similarity}
+
+#: The losses :func:`pml_loss` knows, by their names in :data:`eelib.losses.LOSSES`.
+NAMES = tuple(_BUILDERS)
 
 
 def pml_loss(name: str, **hyperparameters: Any) -> PMLLoss:
