@@ -205,6 +205,11 @@ BLOCK_ELEMENTS = 1 << 16
 DEVICE_BLOCK_ELEMENTS = 1 << 26
 
 
+def block_elements(device: torch.device | str) -> int:
+    """The block budget on ``device``: :data:`BLOCK_ELEMENTS` on the CPU, else :data:`DEVICE_BLOCK_ELEMENTS`."""
+    return BLOCK_ELEMENTS if torch.device(device).type == "cpu" else DEVICE_BLOCK_ELEMENTS
+
+
 class SegmentLayout(NamedTuple):
     """EE's segments as adjacent row pairs (see the comment above :class:`_HardestPairs`).
 
@@ -337,8 +342,7 @@ class _BlockScores:
         self.gram, self.coefficients = gram, coefficients
         self.half_synthetic, self.half_original, self.distance = half_synthetic, half_original, distance
         self.pairs, self.n = coefficients.shape[0], coefficients.shape[1]
-        budget = BLOCK_ELEMENTS if gram.device.type == "cpu" else DEVICE_BLOCK_ELEMENTS
-        self.block = max(1, min(self.pairs, budget // gram.shape[0]))
+        self.block = max(1, min(self.pairs, block_elements(gram.device) // gram.shape[0]))
         batch, pairs, n, size = gram.shape[0], self.pairs, self.n, self.block
         new = gram.new_empty
         # coefficient of each column segment's ends, column segments last: (2, n, P)
@@ -519,14 +523,15 @@ class _HardestPairs(torch.autograd.Function):
 # --- the boundary: EE's arguments and the memory they imply -------------------------------
 
 
-def pair_matrices_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: int, pairs_per_sample: int = 2) -> int:
+def pair_matrices_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: int, pairs_per_sample: int = 2,
+                        device: torch.device | str = "cpu") -> int:
     """Estimated peak memory (bytes) of :func:`build_pair_matrices` plus the backward it records.
 
     Without EE a few B × B matrices (Gram, distances, masks): ``10 B²`` values. With EE,
     :func:`hardest_pair_matrix` works on ``B′ = 2P`` layout rows (P segments) and never forms
     the expanded N × N matrix: ``(3.5 + n/2) B′²`` values for its B′-wide matrices and the
-    saved selection, ``3 (9 + 3n + n²/2) b B′`` for one block of ``b = min(P, 65536 // B′)``
-    segments' candidates, and ``2 B′²`` for gathering rows outside the official layout
+    saved selection, ``3 (9 + 3n + n²/2) b B′`` for one block of ``b = min(P, E // B′)``
+    segments' candidates (``E`` = :func:`block_elements` of the device: 2¹⁶ on the CPU, 2²⁶ on a GPU), and ``2 B′²`` for gathering rows outside the official layout
     (counted always, as an upper bound). Measured in benchmarks/README.md;
     tests/test_validation.py checks it against a measured peak.
 
@@ -544,17 +549,20 @@ def pair_matrices_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: in
         The most pairs one sample is in (1 when every class has an even size); 2 is the bound.
         Not needed by this estimate (the layout rows already count a sample twice); kept so
         that both estimates take the same arguments.
+    device : torch.device or str, default "cpu"
+        Where the mining runs: it sets the block size.
     """
     values = 10 * batch * batch
     if n_synthetic:
         rows = 2 * n_pairs
-        block = min(n_pairs, BLOCK_ELEMENTS // rows)
+        block = max(1, min(n_pairs, block_elements(device) // rows))  # as hardest_pair_matrix blocks
         values += int((5.5 + n_synthetic / 2) * rows * rows
                       + 3 * (9 + 3 * n_synthetic + n_synthetic * n_synthetic / 2) * block * rows)
     return values * itemsize
 
 
-def expanded_matrix_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: int, pairs_per_sample: int = 2) -> int:
+def expanded_matrix_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: int, pairs_per_sample: int = 2,
+                          device: torch.device | str = "cpu") -> int:
     """Estimated peak memory (bytes) of a computation on the whole expanded batch.
 
     :func:`eelib.analysis.hardest_negative_pairs` and :func:`eelib.analysis.class_distance_matrix`
@@ -566,7 +574,7 @@ def expanded_matrix_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: 
 
     Parameters
     ----------
-    As :func:`pair_matrices_bytes`.
+    As :func:`pair_matrices_bytes` (``device`` is not needed: nothing here is blocked).
     """
     values = 10 * batch * batch
     if n_synthetic:
@@ -594,11 +602,11 @@ def validate_expansion(embeddings: Tensor, labels: Tensor, n_synthetic: object,
     n_synthetic = validate_n_synthetic(n_synthetic)
     normalize_synthetic = validate_flag("normalize_synthetic", normalize_synthetic)
     batch, itemsize = labels.shape[0], embeddings.element_size()
-    n_bytes = estimate(batch, n_synthetic, batch, itemsize)  # P <= B
+    n_bytes = estimate(batch, n_synthetic, batch, itemsize, device=embeddings.device)  # P <= B
     if needs_memory_check(n_bytes):
         if n_synthetic:
             n_pairs, pairs_per_sample = count_pairs(labels)
-            n_bytes = estimate(batch, n_synthetic, n_pairs, itemsize, pairs_per_sample)
+            n_bytes = estimate(batch, n_synthetic, n_pairs, itemsize, pairs_per_sample, device=embeddings.device)
             what = f"n_synthetic={n_synthetic} with a batch of {batch} ({batch + n_synthetic * n_pairs} expanded rows)"
         else:
             what = f"a batch of {batch} embeddings"

@@ -483,6 +483,18 @@ def test_the_memory_estimate_covers_what_is_allocated(loss):
         assert grown > 0.25 * estimate, (grown, estimate)
 
 
+def test_the_estimate_sizes_the_block_the_device_mines_with():
+    """On a GPU the mining blocks are 2**26 elements, not the CPU's 2**16: the estimate follows.
+
+    B = 2048 in P = 1024 pairs, n = 2: B' = 2048 layout rows, a block of 65536 // 2048 = 32
+    segments on the CPU and min(1024, 2**26 // 2048) = 1024 on a GPU; each block segment holds
+    3 (9 + 3n + n²/2) B' values.
+    """
+    cpu = pair_matrices_bytes(2048, 2, n_pairs=1024, itemsize=4)
+    gpu = pair_matrices_bytes(2048, 2, n_pairs=1024, itemsize=4, device="cuda")
+    assert gpu - cpu == 3 * (9 + 3 * 2 + 2) * (1024 - 32) * 2048 * 4
+
+
 def _resident_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
