@@ -81,7 +81,7 @@ def main() -> None:
     lines = [
         "# Image pipeline benchmark",
         f"{datetime.date.today().isoformat()}, torch {torch.__version__}, {os.cpu_count()} CPUs, torch threads "
-        f"{args.threads}, load average {load_before} before; {2 * n_classes // 2} classes × 8 JPEG images of "
+        f"{args.threads}, load average {load_before} before; {n_classes} training classes × 8 JPEG images of "
         f"{size} × {size}, TrainTransform(227), batches of {p} × 4, {batches} batches after a warm-up.",
         "", "| variant | images/s | × gather |", "|---|---:|---:|",
         *[f"| {r['variant']} | {r['images_per_second']:.0f} | {r['images_per_second'] / base:.2f} |" for r in rows],
