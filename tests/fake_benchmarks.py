@@ -2,36 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 
-def write_image(path: Path, value: int, fmt: str = "PNG", size: tuple[int, int] = (14, 20)) -> None:
+def write_image(path: Path, value: int, fmt: str = "PNG") -> None:
     """A small RGB image of grey level ``value`` with an asymmetric stripe (so flips are visible)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    pixels = np.full((*size, 3), value % 256, dtype=np.uint8)
+    pixels = np.full((14, 20, 3), value % 256, dtype=np.uint8)
     pixels[:, :5] = 255 - value % 256
     Image.fromarray(pixels).save(path, format=fmt)
 
 
-def write_cub(root: Path, classes: Sequence[int], per_class: int, *,
-              value: Callable[[int, int, int], int] = lambda class_id, i, image_id: 10 * image_id,
-              fmt: str = "JPEG") -> Path:
+def write_cub(root: Path, classes: Sequence[int], per_class: int) -> Path:
     """A CUB-200-2011 folder under ``root``: ``images/``, ``images.txt``, ``image_class_labels.txt``.
 
-    Image ``i`` of class ``class_id`` (``image_id`` counting from 1) has grey level
-    ``value(class_id, i, image_id)``. Returns ``root``.
+    JPEG images; image ``image_id`` (counting from 1) has grey level ``10 * image_id``. Returns ``root``.
     """
     folder = root / "CUB_200_2011"
     images, labels = [], []
     for class_id in classes:
         for i in range(per_class):
             image_id = len(images) + 1
-            relative = f"{class_id:03d}.Bird_{class_id}/Bird_{class_id}_{i}.{'jpg' if fmt == 'JPEG' else fmt.lower()}"
-            write_image(folder / "images" / relative, value(class_id, i, image_id), fmt=fmt)
+            relative = f"{class_id:03d}.Bird_{class_id}/Bird_{class_id}_{i}.jpg"
+            write_image(folder / "images" / relative, 10 * image_id, fmt="JPEG")
             images.append(f"{image_id} {relative}")
             labels.append(f"{image_id} {class_id}")
     (folder / "images.txt").write_text("\n".join(images) + "\n")

@@ -78,24 +78,3 @@ def test_two_cpu_processes_train_on_a_benchmark_folder(tmp_path: Path) -> None:
     assert first != second
     assert len(result["mean_loss_over_ranks"]) == 1 and 0.0 < result["metrics"]["R@1"] <= 1.0
 
-
-@pytest.mark.parametrize(("option", "value", "expected"), [
-    ("--epochs", "0", "expected an integer >= 1, got 0"),
-    ("--samples-per-class", "1", "expected an integer >= 2, got 1"),
-    ("--lr", "nan", "expected a finite number > 0, got nan"),
-    ("--mining", "hard", "invalid choice: 'hard'"),
-])
-def test_a_bad_option_is_a_usage_error_before_any_process_group(option, value, expected, capsys) -> None:
-    from eelib.experiments.distributed import parse_args
-
-    with pytest.raises(SystemExit) as stop:
-        parse_args([option, value])
-    assert stop.value.code == 2
-    assert f"argument {option}: {expected}" in capsys.readouterr().err
-
-
-def test_outside_torchrun_the_error_says_how_to_start() -> None:
-    from eelib.experiments.distributed import main
-
-    with pytest.raises(RuntimeError, match="torchrun"):
-        main(["--data", "latent"])

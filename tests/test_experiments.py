@@ -10,7 +10,7 @@ import pytest
 import torch
 from fake_benchmarks import write_cub
 
-from eelib.experiments import committed_results, runner
+from eelib.experiments import committed_results, distributed, runner
 from eelib.experiments.protocol import METRICS, Run, RunResult
 from eelib.experiments.report import results_markdown
 from eelib.experiments.runner import Config, main, parse_args, plan
@@ -31,9 +31,10 @@ def _restore_torch_threads():
     torch.set_num_threads(threads)
 
 
-def _error(capsys, argv) -> str:
+def _error(capsys, argv, parse=parse_args) -> str:
+    """stderr of ``parse(argv)`` (the runner's parse_args unless given), which must be a usage error (exit 2)."""
     with pytest.raises(SystemExit) as exit_info:
-        parse_args(argv)
+        parse(argv)
     assert exit_info.value.code == 2
     return capsys.readouterr().err
 
@@ -86,6 +87,24 @@ def test_the_default_output_is_a_new_folder(monkeypatch, tmp_path) -> None:
     monkeypatch.chdir(tmp_path)
     out = parse_args([]).out
     assert out.parent == tmp_path / "experiment-runs" and not out.exists()
+
+
+# The DDP trainer's checks that start no process (its training runs are in test_distributed.py, slow tier).
+
+@pytest.mark.parametrize(("option", "value", "expected"), [
+    ("--epochs", "0", "expected an integer >= 1, got 0"),
+    ("--samples-per-class", "1", "expected an integer >= 2, got 1"),
+    ("--lr", "nan", "expected a finite number > 0, got nan"),
+    ("--mining", "hard", "invalid choice: 'hard'"),
+])
+def test_a_bad_ddp_option_is_a_usage_error_before_any_process_group(option, value, expected, capsys) -> None:
+    assert f"argument {option}: {expected}" in _error(capsys, [option, value], parse=distributed.parse_args)
+
+
+def test_outside_torchrun_the_ddp_error_says_how_to_start(monkeypatch) -> None:
+    monkeypatch.delenv("RANK", raising=False)
+    with pytest.raises(RuntimeError, match="torchrun"):
+        distributed.main(["--data", "latent"])
 
 
 def test_a_failed_run_leaves_the_old_folder_alone(monkeypatch, tmp_path) -> None:
@@ -153,8 +172,7 @@ def test_tables_pair_runs_by_seed_and_round_trip_through_csv(tmp_path) -> None:
 
 
 def test_real_benchmark_path_on_a_fake_cub_folder(tmp_path: Path) -> None:
-    root = write_cub(tmp_path / "data", (1, 2, 3, 4, 101, 102, 103, 104), 4,
-                     value=lambda class_id, i, image_id: class_id * 37 + i * 5, fmt="PNG")
+    root = write_cub(tmp_path / "data", (1, 2, 3, 4, 101, 102, 103, 104), 4)
     out = tmp_path / "out"
     assert main(["--data-dir", str(root), "--dataset", "cub200", "--model", "small-cnn", "--image-size", "16",
                  "--seeds", "2", "--epochs", "1", "--methods", "Triplet†", "--out", str(out), "--no-progress"]) == 0
