@@ -21,8 +21,14 @@ from eelib.experiments.analyses import (
 )
 from eelib.experiments.memory import TensorMemoryPeak, peak_bytes
 from eelib.losses import multi_similarity_loss, triplet_loss
+from eelib.oracles import pairs_loops, synthetic_points_loops
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("one_torch_thread")]
+
+
+def _expanded_set(e, i: int) -> list[int]:
+    """E(i) as rows of expand()'s output: original i and the synthetic rows with i as a parent."""
+    return [i] + [r for r in range(len(e.labels)) if e.is_synthetic[r] and i in (int(e.parent_a[r]), int(e.parent_b[r]))]
 
 
 def _loop_candidate_share(labels: torch.Tensor, n: int) -> float:
@@ -31,7 +37,7 @@ def _loop_candidate_share(labels: torch.Tensor, n: int) -> float:
     e = expand(x, labels, n)
     shares = []
     for i in range(len(labels)):
-        own = [i] + [r for r in range(len(e.labels)) if e.is_synthetic[r] and i in (int(e.parent_a[r]), int(e.parent_b[r]))]
+        own = _expanded_set(e, i)
         others = [r for r in range(len(e.labels)) if e.labels[r] != labels[i]]
         pairs = list(itertools.product(own, others))
         shares.append(sum(bool(e.is_synthetic[a] or e.is_synthetic[b]) for a, b in pairs) / len(pairs))
@@ -52,7 +58,7 @@ def test_random_share_matches_loops_over_expanded_points() -> None:
         d = torch.cdist(e.embeddings, e.embeddings)
         involves = []
         for i in range(len(y)):
-            own = [i] + [r for r in range(len(e.labels)) if e.is_synthetic[r] and i in (int(e.parent_a[r]), int(e.parent_b[r]))]
+            own = _expanded_set(e, i)
             a, c = min(((a, c) for a in own for c in range(len(e.labels)) if e.labels[c] != y[i]), key=lambda p: d[p])
             involves.append(bool(e.is_synthetic[a] or e.is_synthetic[c]))
         shares.append(sum(involves) / len(involves))
@@ -83,16 +89,12 @@ def test_synthetic_query_recall_matches_loops() -> None:
     hits = [labels[min((j for j in range(len(x)) if j != i), key=lambda j: float((x[i] - x[j]).norm()))] == labels[i]
             for i in range(len(x))]
     assert original == pytest.approx(sum(map(bool, hits)) / len(x))
-    # synthetic: pairs in class order (1st-2nd, 3rd-4th, odd leftover with the 1st), points at 1/3 and 2/3
+    # synthetic: EE's pairs within each class, two normalised points per pair, each against the other originals
     results = []
-    for c in labels.unique().tolist():
-        members = [i for i in sorted(range(len(x)), key=lambda i: (int(labels[i]), i)) if labels[i] == c]
-        pairs = [(members[k], members[k + 1] if k + 1 < len(members) else members[0]) for k in range(0, len(members), 2)]
-        for a, b in pairs:
-            for w in (1 / 3, 2 / 3):
-                s = F.normalize((1 - w) * x[a] + w * x[b], dim=0)
-                nearest = min((j for j in range(len(x)) if j not in (a, b)), key=lambda j: float((s - x[j]).norm()))
-                results.append(bool(labels[nearest] == c))
+    for a, b in pairs_loops(labels):
+        for s in synthetic_points_loops(x[a], x[b], 2, True):
+            nearest = min((j for j in range(len(x)) if j not in (a, b)), key=lambda j: float((s - x[j]).norm()))
+            results.append(bool(labels[nearest] == labels[a]))
     assert synthetic == pytest.approx(sum(results) / len(results))
 
 

@@ -27,7 +27,6 @@ import html
 import importlib.util
 import os
 import re
-import socket
 import subprocess
 import sys
 import textwrap
@@ -38,6 +37,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from browser_support import free_port
 from coursework.mistakes import WRONG_ANSWER, mistake_for
 from coursework.students import (
     EDITED_CHECK,
@@ -58,6 +58,11 @@ SOURCES = {path.stem: nbformat.read(path, as_version=4) for path in sorted((ROOT
 AUTOGRADED = {name: nb for name, nb in SOURCES.items() if solution_cells(nb, "code")}
 MODEL_ANSWER_TITLE = "Model answer, for the grader only"
 
+# Loading the tool needs no nbgrader (it imports nbgrader only where a step runs).
+_spec = importlib.util.spec_from_file_location("coursework_tool", TOOL)
+coursework_tool = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(coursework_tool)
+
 
 def _require_nbgrader() -> None:
     if importlib.util.find_spec("nbgrader") is None:
@@ -73,13 +78,6 @@ def coursework(*arguments: str, timeout: int = 1800) -> str:
                             timeout=timeout)
     assert result.returncode == 0, f"coursework {' '.join(arguments)} failed:\n{result.stdout}\n{result.stderr}"
     return result.stdout + result.stderr
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("coursework_tool", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _children_cpu_s() -> float:
@@ -151,14 +149,14 @@ def round_trip(tmp_path_factory: pytest.TempPathFactory) -> dict:
             nbformat.write(write(released, source), submissions / student / f"{name}.ipynb")
     step("collect", "collect", str(course), str(submissions))
     step("autograde", "autograde", str(course))
-    autograded = _tool().grade_rows(course)
+    autograded = coursework_tool.grade_rows(course)
     manual = {(row["student_id"], row["assignment"], row["notebook"], row["grade_id"]):
               row["max_score"] if row["student_id"] == "correct" else 0.0
               for row in autograded if row["needs_manual_grade"]}
     _grade(course, manual)
     step("feedback", "feedback", str(course))
     step("grades", "grades", str(course))
-    final = _tool().grade_rows(course)
+    final = coursework_tool.grade_rows(course)
     print(f"\ncoursework round trip, {len(AUTOGRADED)} notebooks × {len(STUDENTS)} students (wall / CPU time): "
           + ", ".join(f"{name} {wall:.0f} / {cpu:.0f} s" for name, (wall, cpu) in seconds.items())
           + f"; total {sum(wall for wall, _ in seconds.values()):.0f} / {sum(cpu for _, cpu in seconds.values()):.0f} s")
@@ -175,8 +173,8 @@ def test_every_exercise_is_scored_as_the_student_deserves(round_trip: dict) -> N
     expected = {(student, nbgrader_meta(cell)["grade_id"]): _expected_score(student, cell)
                 for student in STUDENTS for nb in AUTOGRADED.values()
                 for cell in nb.cells if nbgrader_meta(cell).get("grade")}
-    wrong = {key: (score, _scores(round_trip["final"]).get(key)) for key, score in expected.items()
-             if _scores(round_trip["final"]).get(key) != score}
+    scores = _scores(round_trip["final"])
+    wrong = {key: (score, scores.get(key)) for key, score in expected.items() if scores.get(key) != score}
     assert not wrong, f"(student, grade_id): (expected, got): {wrong}"
 
 
@@ -237,12 +235,6 @@ def test_manual_answers_reach_the_grader_with_model_answers(round_trip: dict) ->
         assert all(answer.splitlines()[0] not in html.unescape(feedback) for answer in answers.values())
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 def test_the_formgrader_shows_the_model_answer_under_the_students_answer(round_trip: dict) -> None:
     from nbgrader.api import Gradebook
 
@@ -251,7 +243,7 @@ def test_the_formgrader_shows_the_model_answer_under_the_students_answer(round_t
     answer = reference_solution(solution_cells(AUTOGRADED[name], "markdown")[0])
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         submission = gradebook.find_submission_notebook(name, name, "mistakes").id
-    port, token = _free_port(), "coursework-test"
+    port, token = free_port(), "coursework-test"
     command = [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}",
                f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={course}"]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
@@ -351,7 +343,7 @@ def protected(tmp_path_factory: pytest.TempPathFactory) -> dict:
     coursework("autograde", str(course))
     print(f"\nautograding {len(HOSTILE)} submissions of {PROTECTED} with hostile code: "
           f"{time.perf_counter() - started:.0f} s wall, {_children_cpu_s() - cpu:.0f} s CPU")
-    return {"course": course, "rows": _tool().grade_rows(course), "checks": check_cells(source)}
+    return {"course": course, "rows": coursework_tool.grade_rows(course), "checks": check_cells(source)}
 
 
 def test_hostile_code_scores_zero_and_grading_goes_on(protected: dict) -> None:

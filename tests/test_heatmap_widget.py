@@ -11,6 +11,7 @@ matplotlib.use("Agg")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from test_explorer import find_by_class  # noqa: E402
 
 from eelib.course.heatmap_widget import build_heatmap_widget, mean_off_diagonal  # noqa: E402
 
@@ -31,13 +32,6 @@ def arrays(seed: int = 0):
 def widget(**initial):
     with contextlib.redirect_stdout(io.StringIO()):  # outside a kernel, display() prints
         return build_heatmap_widget(*arrays(), **initial)
-
-
-def find_by_class(root, css: str) -> list:
-    found = [root] if css in getattr(root, "_dom_classes", ()) else []
-    for child in getattr(root, "children", ()):
-        found += find_by_class(child, css)
-    return found
 
 
 def test_the_view_picks_the_recorded_maps() -> None:

@@ -264,12 +264,17 @@ def hyperparameters(draw, case: str) -> dict:
     return {name: draw(st.sampled_from(values)) for name, values in HYPERPARAMETERS[case].items()}
 
 
+def check_drawn_dtype_scale_and_hyperparameters(case: str, data: st.DataObject) -> None:
+    """One loss (``case``) on a batch of any dtype and scale, with drawn hyperparameters: finite or refused."""
+    loss, kw = NPAIR if case == "npair" else PAIR_LOSSES[case]
+    batch = data.draw(batches(pairs_only=case == "npair", dtypes=DTYPES))
+    assert_finite_or_refused(loss, {**kw, **data.draw(hyperparameters(case))}, batch)
+
+
 @pytest.mark.parametrize("case", [*PAIR_LOSSES, "npair"])
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(data=st.data())
 def test_every_dtype_scale_and_hyperparameter_gives_finite_values_or_a_clear_error(case, data):
     """Scales from 1e-40 to 1e40 in float32, float64, float16 and bfloat16, hyperparameters to their limits."""
-    loss, kw = NPAIR if case == "npair" else PAIR_LOSSES[case]
-    batch = data.draw(batches(pairs_only=case == "npair", dtypes=DTYPES))
-    assert_finite_or_refused(loss, {**kw, **data.draw(hyperparameters(case))}, batch)
+    check_drawn_dtype_scale_and_hyperparameters(case, data)
 

@@ -5,15 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_losses_properties import (
-    DTYPES,
-    EXAMPLES,
-    NPAIR,
-    PAIR_LOSSES,
-    assert_finite_or_refused,
-    batches,
-    hyperparameters,
-)
+from test_losses_properties import EXAMPLES, PAIR_LOSSES, check_drawn_dtype_scale_and_hyperparameters
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -22,6 +14,4 @@ pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 @settings(max_examples=10 * EXAMPLES, deadline=None)
 @given(data=st.data())
 def test_many_dtypes_scales_and_hyperparameters(case, data):
-    loss, kw = NPAIR if case == "npair" else PAIR_LOSSES[case]
-    batch = data.draw(batches(pairs_only=case == "npair", dtypes=DTYPES))
-    assert_finite_or_refused(loss, {**kw, **data.draw(hyperparameters(case))}, batch)
+    check_drawn_dtype_scale_and_hyperparameters(case, data)

@@ -27,12 +27,6 @@ NOTEBOOK_00 = "student/notebooks/00_course_tour.ipynb"
 START_TIMEOUT_S = 120
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _get(url: str) -> tuple[int, bytes]:
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
@@ -60,7 +54,7 @@ def test_open_command_serves_the_course(tmp_path: Path) -> None:
         env[name] = str(tmp_path / name.lower())
     log_path = tmp_path / "jupyter.log"
     busy = socket.socket()
-    busy.bind(("127.0.0.1", _free_port()))
+    busy.bind(("127.0.0.1", 0))
     busy.listen()
     requested = busy.getsockname()[1]
     # The server's output goes to a file: an unread pipe could fill up and stall it.

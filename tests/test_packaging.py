@@ -27,6 +27,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 from packaging.markers import Marker
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
+from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 pytestmark = pytest.mark.unit
@@ -50,10 +51,6 @@ KERNEL = {"IPython", "matplotlib_inline"}
 OPTIONAL = {"torchvision", "faiss"}
 
 
-def normalise(name: str) -> str:
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
 def requirements(group: str | None) -> list[Requirement]:
     """The requirements of the core (``None``) or of one extra, as written."""
     return [Requirement(r) for r in (PROJECT["dependencies"] if group is None else EXTRAS[group])]
@@ -61,17 +58,17 @@ def requirements(group: str | None) -> list[Requirement]:
 
 def closure(*groups: str) -> set[str]:
     """Distributions installed by the core plus ``groups``, following ``eelib[...]`` references."""
-    names, todo, seen = {normalise(r.name) for r in requirements(None)}, list(groups), set()
+    names, todo, seen = {canonicalize_name(r.name) for r in requirements(None)}, list(groups), set()
     while todo:
         group = todo.pop()
         if group in seen:
             continue
         seen.add(group)
         for req in requirements(group):
-            if normalise(req.name) == "eelib":
+            if canonicalize_name(req.name) == "eelib":
                 todo.extend(req.extras)
             else:
-                names.add(normalise(req.name))
+                names.add(canonicalize_name(req.name))
     return names
 
 
@@ -85,7 +82,8 @@ def lock_pins() -> dict[str, list[tuple[Version, Marker | None]]]:
         requirement = Requirement(line)
         (specifier,) = requirement.specifier
         assert specifier.operator == "==", f"the lock pins exactly: {line}"
-        pins.setdefault(normalise(requirement.name), []).append((Version(specifier.version), requirement.marker))
+        pins.setdefault(canonicalize_name(requirement.name), []).append(
+            (Version(specifier.version), requirement.marker))
     return pins
 
 
@@ -116,7 +114,7 @@ def imported_modules(source: str) -> set[str]:
 
 def third_party(modules: set[str]) -> set[str]:
     """Distributions behind ``modules``, without the standard library, eelib and the kernel's own."""
-    return {normalise(DISTRIBUTION.get(m, m)) for m in modules
+    return {canonicalize_name(DISTRIBUTION.get(m, m)) for m in modules
             if m not in sys.stdlib_module_names and m != "eelib" and m not in KERNEL | OPTIONAL}
 
 
@@ -124,7 +122,7 @@ def third_party(modules: set[str]) -> set[str]:
 
 def test_core_is_ranges_of_torch_numpy_scipy_scikit_learn() -> None:
     core = requirements(None)
-    assert {normalise(r.name) for r in core} == CORE
+    assert {canonicalize_name(r.name) for r in core} == CORE
     for requirement in core:
         assert requirement.specifier and all(s.operator == ">=" for s in requirement.specifier), (
             f"the core requires ranges from a floor upwards, not {requirement}")
@@ -178,7 +176,7 @@ def test_lock_has_no_local_version_labels() -> None:
 def test_lock_pins_every_requirement_inside_its_range(extra: str) -> None:
     pins = lock_pins()
     for requirement in requirements(None) + requirements(extra):
-        name = normalise(requirement.name)
+        name = canonicalize_name(requirement.name)
         if name == "eelib":
             continue
         assert name in pins, f"{name} is not pinned in requirements/constraints.txt: run ./course lock"
@@ -202,7 +200,7 @@ def test_lock_is_written_by_the_lock_command() -> None:
 def test_readme_tested_with_matches_the_lock() -> None:
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Tested with", 1)[1].split("Every version is in the lock", 1)[0]
-    mentioned = {normalise(name): version for name, version
+    mentioned = {canonicalize_name(name): version for name, version
                  in re.findall(r"\b([A-Za-z][A-Za-z0-9-]+) (\d+\.\d+(?:\.\d+)?)\b", section)}
     pins = {name: [v for v, m in entries if m is None or m.evaluate()] for name, entries in lock_pins().items()}
     assert {"torch", "jupyterlab", "ipywidgets", "pytorch-metric-learning", "nbgrader"} <= mentioned.keys()
@@ -269,14 +267,15 @@ def test_conda_environment_installs_what_the_course_test_command_installs() -> N
 def test_binder_pins_the_core_and_course_packages_at_the_lock_versions() -> None:
     _, pip = _conda("binder/environment.yml")
     pinned = [Requirement(line) for line in pip if not line.startswith("-")]
-    assert {normalise(r.name) for r in pinned} == {
-        normalise(r.name) for group in (None, "course", "notebooks", "experiments")
-        for r in requirements(group) if normalise(r.name) != "eelib"}
+    assert {canonicalize_name(r.name) for r in pinned} == {
+        canonicalize_name(r.name) for group in (None, "course", "notebooks", "experiments")
+        for r in requirements(group) if canonicalize_name(r.name) != "eelib"}
     pins = lock_pins()
     for requirement in pinned:
         (specifier,) = requirement.specifier
         assert specifier.operator == "==", f"Binder pins exactly: {requirement}"
-        (locked,) = [v for v, m in pins[normalise(requirement.name)] if m is None or m.evaluate({"python_version": "3.11"})]
+        (locked,) = [v for v, m in pins[canonicalize_name(requirement.name)]
+                     if m is None or m.evaluate({"python_version": "3.11"})]
         assert Version(specifier.version) == locked, f"binder pins {requirement}, the lock {locked}"
 
 
