@@ -36,8 +36,10 @@ def _links(text: str) -> list[tuple[str, str | None]]:
 
 
 def test_the_repository_is_configured_once() -> None:
-    settings = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["eelib"]
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    settings = pyproject["tool"]["eelib"]
     assert (settings["repository"], settings["branch"]) == (SLUG, BRANCH)
+    assert tool.EXTRA in pyproject["project"]["optional-dependencies"]  # the extra the set-up cells install
     assert NOTEBOOKS and len(NOTEBOOKS) == 2 * len(list((ROOT / "notebooks").glob("*.ipynb")))
 
 
@@ -100,8 +102,6 @@ def test_setup_cell_installs_the_course_on_colab_only(path: Path, monkeypatch: p
     ((magic, line),) = _run_setup_cell(setup.source, on_colab=True, monkeypatch=monkeypatch)
     assert magic == "pip"
     assert line == f'install --quiet "eelib[notebooks] @ git+https://github.com/{SLUG}@{BRANCH}"'
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
-    assert tool.EXTRA in extras
 
 
 def _notebook(*sources: str) -> nbformat.NotebookNode:

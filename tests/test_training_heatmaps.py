@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from eelib.experiments.training_heatmaps import (
     CHECK_N,
@@ -91,8 +90,8 @@ def test_what_notebook_08_says_about_the_committed_runs() -> None:
 
 @pytest.mark.slow
 def test_the_committed_runs_are_what_the_code_trains() -> None:
-    # Bit-identical on one thread with the same torch; a tolerance covers other CPUs' rounding.
-    torch.set_num_threads(1)
+    # Bit-identical on one thread (the module's one_torch_thread) with the same torch; a tolerance covers
+    # other CPUs' rounding.
     runs, committed = train_heatmap_runs((0, CHECK_N), check_seeds=0), load_training_heatmaps()
     for index, n in enumerate((0, CHECK_N)):
         assert np.allclose(runs.expanded[index], committed.expanded[list(committed.n_values).index(n)], atol=1e-3)
