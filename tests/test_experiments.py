@@ -189,6 +189,20 @@ def test_missing_benchmark_files_are_argument_errors(capsys, tmp_path: Path) -> 
     assert not (tmp_path / "out").exists()
 
 
+def test_an_error_while_training_on_a_benchmark_is_not_an_argument_error(monkeypatch, tmp_path: Path) -> None:
+    """Only reading --data-dir makes a usage error; a failure in training keeps its own error."""
+    root = write_cub(tmp_path / "data", (1, 2, 3, 4, 101, 102, 103, 104), 4)
+
+    def diverging(run, **context):
+        raise ValueError("the loss is nan at epoch 1, step 1")
+
+    monkeypatch.setattr(runner, "execute", diverging)
+    with pytest.raises(ValueError, match="the loss is nan at epoch 1, step 1"):
+        main(["--data-dir", str(root), "--dataset", "cub200", "--image-size", "16", "--seeds", "2", "--epochs", "1",
+              "--methods", "Triplet†", "--out", str(tmp_path / "out"), "--no-progress"])
+    assert not (tmp_path / "out").exists()
+
+
 def test_quick_config_is_smaller() -> None:
     quick, full = Config.quick(), Config()
     assert quick.seeds < full.seeds and len(plan(quick)) < len(plan(full))
