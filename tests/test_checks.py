@@ -555,3 +555,18 @@ def test_the_gram_identity_reference_is_the_distance_to_the_point_built_explicit
 def test_the_gram_check_accepts_either_order_of_a_symmetric_entry() -> None:
     assert checks.check_expanded_distances(
         lambda sq, i, j, k, w: (1 - w) * sq[k, i] + w * sq[j, k] - w * (1 - w) * sq[j, i])
+
+
+@pytest.mark.parametrize("check, wrong, answer", [
+    (checks.check_pair_counts, lambda c, k: {"positive_pairs": 0, "negative_pairs": 0, "triplets": 0},
+     ["(K−1)", "(K − 1)", "N(N", "N·"]),
+    (checks.check_expanded_distances, lambda sq, i, j, k, w: sq[i, k] + 0 * w, ["w(1−w)D²_ij", "w(1 − w)D²_ij"]),
+    (checks.check_expanded_distances, lambda sq, i, j, k, w: _gram_identity(sq, i, j, k, w, sign=1.0),
+     ["w(1−w)D²_ij", "− w(1−w)"]),
+    (checks.check_parent_gradients, lambda a, b, w, g, normalize: (0 * a, 0 * b), ["I − s sᵀ", "(I − ss"]),
+], ids=["counts", "gram, no known mistake", "gram, sign", "parents"])
+def test_hints_of_derivation_exercises_do_not_state_the_formula(check, wrong, answer) -> None:
+    with pytest.raises(AssertionError) as error:
+        check(wrong)
+    hint = str(error.value).split("Hint:")[-1]
+    assert hint.strip() and not any(piece in hint for piece in answer), hint
