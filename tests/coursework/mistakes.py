@@ -101,7 +101,7 @@ points = x_i + w * (x_j - x_i)
 return points / points.norm(dim=1, keepdim=True) if normalize else points
 """),
     "08-ex2-solution": Mistake(
-        hint="the cross term has a minus sign",
+        hint="check the sign of the D²_ij term",
         code="""\
 return (1 - w) * sq_dist[i, k] + w * sq_dist[j, k] + w * (1 - w) * sq_dist[i, j]
 """),
