@@ -53,6 +53,28 @@ def test_heatmap_orders_by_class_and_separates_blocks(ax) -> None:
     assert len(ax.figure.axes) == 2, "a colorbar axis is expected"
 
 
+def _warm_near_blue_far(image) -> None:
+    """The paper's heat-map colours (docs/paper.md §3): a short distance red or yellow, a long one blue."""
+    low, high = image.get_clim()
+    near, far = image.to_rgba(np.array([low])), image.to_rgba(np.array([high]))
+    assert near[0, 0] > near[0, 2] + 0.3, f"near should be red or yellow, got {near}"
+    assert far[0, 2] > far[0, 0] + 0.3, f"far should be blue, got {far}"
+
+
+def test_heatmap_draws_near_warm_and_far_blue_like_the_paper(ax) -> None:
+    plot_distance_heatmap(ax, np.array([[0.0, 2.0], [2.0, 0.0]]), np.array([0, 1]))
+    _warm_near_blue_far(ax.images[0])
+
+
+def test_the_training_heatmap_widget_uses_the_same_colours() -> None:
+    from eelib.course.heatmap_widget import TrainingHeatmaps
+
+    maps = np.random.default_rng(0).uniform(0.1, 2.0, size=(2, 3, 4, 4))
+    widget = TrainingHeatmaps(maps, maps, [0, 2], [1, 2, 3], [0, 1, 2, 3], np.full((2, 3), 0.5))
+    for image in widget.figure.axes[0].images + widget.figure.axes[1].images:
+        _warm_near_blue_far(image)
+
+
 def test_heatmap_thins_out_the_class_ticks_of_many_classes(ax) -> None:
     plot_distance_heatmap(ax, np.ones((30, 30)), np.arange(30))
     assert [t.get_text() for t in ax.get_xticklabels()] == [str(c) for c in range(0, 30, 3)]

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from eelib._validation import validate_embeddings, validate_flag, validate_positive_int, validate_real
 from eelib.analysis import RELATIVE_ZERO
-from eelib.course.style import DISTANCE_CMAP, class_color
+from eelib.course.style import DISTANCE_CMAP, SEPARATOR_COLOR, class_color
 
 #: At most this many class tick labels on a heat map axis.
 MAX_CLASS_TICKS = 12
@@ -80,9 +80,10 @@ def plot_distance_heatmap(
     """Heat map of a pairwise-distance matrix ordered by class, like the EE paper's figure.
 
     Rows and columns are sorted by label, so positive pairs form the blocks on the
-    diagonal and everything off the blocks is a negative pair. White lines separate the
-    classes and the ticks name them. Dark means close (viridis): hard negatives are dark
-    cells off the blocks.
+    diagonal and everything off the blocks is a negative pair. Dark lines separate the
+    classes and the ticks name them. Colours follow the paper's figure (docs/paper.md §3):
+    red and yellow mean close, blue far, so hard negatives are red or yellow cells off the
+    blocks.
 
     Parameters
     ----------
@@ -111,8 +112,8 @@ def plot_distance_heatmap(
     image = ax.imshow(matrix, cmap=DISTANCE_CMAP, vmin=0.0, vmax=vmax, interpolation="nearest")
     edges = np.flatnonzero(np.diff(sorted_labels)) + 0.5
     for edge in edges:
-        ax.axhline(edge, color="white", linewidth=0.8)
-        ax.axvline(edge, color="white", linewidth=0.8)
+        ax.axhline(edge, color=SEPARATOR_COLOR, linewidth=0.8)
+        ax.axvline(edge, color=SEPARATOR_COLOR, linewidth=0.8)
     bounds = np.concatenate([[-0.5], edges, [len(sorted_labels) - 0.5]])
     step = -(-(len(bounds) - 1) // MAX_CLASS_TICKS)  # ceil(classes / MAX_CLASS_TICKS): thin out many classes
     centres = ((bounds[:-1] + bounds[1:]) / 2)[::step]

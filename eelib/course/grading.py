@@ -63,6 +63,7 @@ class Exercise(NamedTuple):
     cases: list[Case]
     kind: Kind
     differentiable: tuple[int, ...] = ()
+    symmetric: bool = False
     forbid_autograd: bool = False
 
 
@@ -121,16 +122,12 @@ def _expand() -> Exercise:
 
 
 def _synthetic_distance() -> Exercise:
-    """‖(1−w)x_i + w x_j − x_k‖² from squared distances; the reference builds the point itself."""
+    """‖(1−w)x_i + w x_j − x_k‖² from squared distances, values and gradients (the check's reference)."""
     x = torch.randn(5, 4, generator=torch.Generator().manual_seed(106), dtype=torch.float64)
     squared = torch.cdist(x, x) ** 2
-
-    def reference(sq_dist: Tensor, i: int, j: int, k: int, w: float) -> Tensor:
-        return ((1 - w) * x[i] + w * x[j] - x[k]).pow(2).sum()
-
     cases = [Case(f"i={i}, j={j}, k={k}, w={w}", (squared, i, j, k, w), {})
              for i, j, k, w in ((1, 3, 0, 0.2), (4, 2, 3, 0.75), (0, 2, 2, 0.6), (3, 1, 4, 0.125))]
-    return Exercise(reference, cases, NUMBER)
+    return Exercise(checks.synthetic_distance_reference, cases, NUMBER, differentiable=(0,), symmetric=True)
 
 
 def _parent_gradients() -> Exercise:
@@ -203,7 +200,7 @@ def hidden_check(check: Callable[..., Any], fn: Callable[..., Any], **check_kwar
     return checks.run_cases(f"hidden tests of {name}", fn, exercise.reference, exercise.cases, exercise.kind, {},
                             "compare your function with the notebook's formula on these inputs, which no "
                             "self-check uses.", differentiable=exercise.differentiable,
-                            forbid_autograd=exercise.forbid_autograd)
+                            symmetric=exercise.symmetric, forbid_autograd=exercise.forbid_autograd)
 
 
 __all__ = ["EXERCISES", "hidden_check"]

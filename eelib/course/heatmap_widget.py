@@ -3,8 +3,9 @@
 Two heat maps side by side, from recorded training runs: plain batch-hard triplet (the run
 with ``n = 0``) and EE + batch-hard triplet trained with ``n`` synthetic points per pair.
 Each map is a class × class matrix (:func:`eelib.analysis.class_distance_matrix`): off the
-diagonal the distance of the closest pair between two classes (dark = a hard negative), on
-the diagonal the largest distance inside a class. A slider picks ``n`` (0–8), another the
+diagonal the distance of the closest pair between two classes, on the diagonal the largest
+distance inside a class; in the paper's colours, red or yellow is near (a hard negative) and
+blue far. A slider picks ``n`` (0–8), another the
 epoch, a checkbox whether the EE run's maps include its synthetic points (what hard
 negative pair mining sees) or only its originals (like with like).
 

@@ -19,8 +19,13 @@ OKABE_ITO = (
     "#999999",  # grey
 )
 
-#: Sequential colour map for distance heat maps (perceptually uniform, colour-blind safe).
-DISTANCE_CMAP = "viridis"
+#: Colour map for distance heat maps, in the paper's convention (docs/paper.md §3): near is
+#: red, then yellow, far is blue. ColorBrewer's RdYlBu is colour-blind safe; its light
+#: yellow middle is why class separators are drawn dark (:data:`SEPARATOR_COLOR`).
+DISTANCE_CMAP = "RdYlBu"
+
+#: Colour of the lines between classes on a heat map: dark, visible on red, yellow and blue.
+SEPARATOR_COLOR = "0.15"
 
 
 def class_color(label: int) -> str:

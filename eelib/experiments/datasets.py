@@ -249,8 +249,8 @@ class ImageListDataset(Dataset):
 
 # --- metadata readers ------------------------------------------------------------------
 
-#: Metadata files larger than this are refused before they are read (the real ones are a
-#: few MB; a line costs about 20 times its size once split into Python objects).
+#: Metadata files larger than this are refused before they are read (the real ones are far
+#: smaller; split into Python objects, a line costs many times its size on disk).
 _METADATA_BYTES_PER_BYTE = 20
 
 

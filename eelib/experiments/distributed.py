@@ -117,10 +117,10 @@ def main(argv: Sequence[str] | None = None) -> dict:
     try:
         return _train(args, rank, world, device)
     finally:
-        # The DistributedDataParallel wrapper is freed by the cycle collector. Left to the
-        # interpreter's exit, after the group was destroyed, that aborted a rank now and then
-        # ("terminate called without an active exception": about 1 two-process run in 6 here,
-        # once the image loader's imports were at the top; none in 70 runs with this collect).
+        # The DistributedDataParallel wrapper sits in reference cycles, freed only by the cycle
+        # collector. Collect them while the process group still exists: freed at interpreter
+        # exit, after the group is destroyed, they can abort a rank ("terminate called without
+        # an active exception").
         gc.collect()
         dist.destroy_process_group()
 

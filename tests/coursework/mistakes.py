@@ -3,7 +3,7 @@
 Keyed by the grade_id of the exercise's solution cell (nbgrader metadata in notebooks/). Each
 entry is the wrong code that replaces the solution block (written without indentation; it
 is indented like the block it replaces) and a fragment of the hint that the exercise's
-self-check gives for exactly this mistake (eelib/course/checks.py). When an exercise is
+self-check gives for exactly this mistake (eelib/course/checks/). When an exercise is
 added or renamed, add or rename its entry here: tests/test_coursework_fixtures.py fails,
 naming the grade_id, for an autograded solution cell without one.
 """
@@ -101,7 +101,7 @@ points = x_i + w * (x_j - x_i)
 return points / points.norm(dim=1, keepdim=True) if normalize else points
 """),
     "08-ex2-solution": Mistake(
-        hint="the cross term has a minus sign",
+        hint="check the sign of the D²_ij term",
         code="""\
 return (1 - w) * sq_dist[i, k] + w * sq_dist[j, k] + w * (1 - w) * sq_dist[i, j]
 """),
