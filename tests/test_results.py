@@ -175,8 +175,8 @@ def test_the_readme_states_the_committed_verdicts(committed) -> None:
 def test_verdicts_that_changed_in_the_previous_run_are_listed(committed) -> None:
     """verdict_changes.csv holds exactly the verdicts that the previous run's per-seed tables decide otherwise."""
     tables, _ = committed
-    previous = Tables(per_seed=read_csv(RESULTS_DIR / "previous_run" / "per_seed.csv"),
-                      ablations_per_seed=read_csv(RESULTS_DIR / "previous_run" / "ablations_per_seed.csv"))
+    previous = Tables(per_seed=read_csv(RESULTS_DIR / "previous_per_seed.csv"),
+                      ablations_per_seed=read_csv(RESULTS_DIR / "previous_ablations_per_seed.csv"))
     before = {(r["dataset"], r["loss"], r["n_synthetic"], r["metric"]): r["verdict"]
               for r in main_paired(previous.per_seed)}
     expected = {(r["dataset"], r["loss"], r["n_synthetic"], r["metric"]) for r in tables.paired

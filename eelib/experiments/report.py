@@ -5,7 +5,8 @@ generated here from the tidy tables of :mod:`eelib.experiments.tables` (and the 
 ``summary.json``, ``timing.json``, ``memory.csv``), by the one rule of
 :mod:`eelib.experiments.inference` (Holm-adjusted within each table's family); nothing is
 typed by hand. A results folder may hold the per-seed tables of a previous run of the same
-grid in ``previous_run/``; verdicts that differ between the two runs are then marked. Each ``*_section`` function
+grid (``previous_per_seed.csv``, ``previous_ablations_per_seed.csv``); verdicts that differ
+between the two runs are then marked, and listed in ``verdict_changes.csv``. Each ``*_section`` function
 returns the Markdown of one part of the account; :func:`write_report` writes them all, and
 the figures, into a results folder.
 """
@@ -59,8 +60,8 @@ VERDICT_COLOURS = {HELPS: "#2a9d8f", HURTS: "#e76f51", NO_CLEAR_EFFECT: "#8d99ae
 #: The same rule read for a comparison of two variants (the first against the second).
 COMPARISON_WORDS = {HELPS: "better", HURTS: "worse", NO_CLEAR_EFFECT: "no clear difference"}
 
-#: Sub-folder of a results folder with the per-seed tables of a previous run of the same grid.
-PREVIOUS_RUN = "previous_run"
+#: Prefix of the per-seed tables of a previous run of the same grid in a results folder.
+PREVIOUS_RUN = "previous_"
 
 #: The columns that identify a verdict across runs.
 VERDICT_KEY = ("dataset", "loss", "n_synthetic", "variant", "baseline", "metric")
@@ -77,10 +78,11 @@ def load(folder: Path) -> tuple[Tables, dict]:
 
 
 def previous_run(folder: Path) -> Tables | None:
-    """The per-seed tables of ``folder/previous_run`` and their paired tables, or None without that folder."""
-    if not (folder / PREVIOUS_RUN).is_dir():
+    """The previous run's per-seed tables in ``folder`` and their paired tables, or None without them."""
+    files = {name: folder / f"{PREVIOUS_RUN}{name}.csv" for name in ("per_seed", "ablations_per_seed")}
+    if not files["per_seed"].is_file():
         return None
-    previous = Tables.read(folder / PREVIOUS_RUN)
+    previous = Tables(**{name: read_csv(path) for name, path in files.items() if path.is_file()})
     previous.paired = main_paired(previous.per_seed)
     previous.ablations_paired = ablation_paired(previous.per_seed, previous.ablations_per_seed)
     return previous
@@ -301,7 +303,7 @@ def rerun_sentence(tables: Tables, previous: Tables | None) -> str:
     listed = "; ".join(f"{r['dataset']} · {r['loss']} · {r['variant'] or 'n = ' + str(r['n_synthetic'])}"
                        f"{' − ' + r['baseline'] if r['baseline'] else ''} · {r['metric']}: {r['previous_verdict']} "
                        f"({_p_is(r['previous_p_holm'])}) → {r['verdict']} ({_p_is(r['p_holm'])})" for r in changes)
-    return (f"**A previous run of the same grid** (`{PREVIOUS_RUN}/`: the same configuration and seeds, run with "
+    return (f"**A previous run of the same grid** (`{PREVIOUS_RUN}per_seed.csv`, `{PREVIOUS_RUN}ablations_per_seed.csv`: the same configuration and seeds, run with "
             f"the code as it was before EE's mining and the evaluation were rewritten to compute the same formulas "
             f"faster; {same} of its {len(baseline)} runs without EE give exactly the metrics of this run, and the "
             f"runs with EE differ by floating-point rounding that training amplifies). Under the same rule "
