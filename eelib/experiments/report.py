@@ -557,13 +557,17 @@ def share_rows(tables: Tables, baselines: dict) -> list[dict]:
     return _adjusted(out)
 
 
+_SHARE_WORDS = {HELPS: "above", HURTS: "below", NO_CLEAR_EFFECT: "no clear difference"}
+
+
 def share_section(tables: Tables, summary: dict) -> str:
     rows = share_rows(tables, summary["synthetic_share_baselines"])
     table = _markdown_table(
         ["data set", "loss", "synthetic share, last epoch", "− random vectors (95 % CI)", "candidate pairs",
-         "random unit vectors"],
+         "random unit vectors", "p (Holm)", "verdict"],
         [[r["dataset"], r["loss"], f"{100 * r['mean']:.1f} %", f"{100 * r['delta']:+.1f} ({100 * r['ci_low']:+.1f} … "
-          f"{100 * r['ci_high']:+.1f})", f"{100 * r['candidates']:.1f} %", f"{100 * r['random']:.1f} %"] for r in rows])
+          f"{100 * r['ci_high']:+.1f})", f"{100 * r['candidates']:.1f} %", f"{100 * r['random']:.1f} %",
+          _p(r["p_holm"]), _SHARE_WORDS[r["verdict"]] + _marks(r)] for r in rows])
     above = [f"{r['loss']} on {r['dataset']}{_marks(r)}" for r in rows if r["verdict"] == HELPS]
     below = [r for r in rows if r["verdict"] == HURTS]
     def spread(key: str) -> str:
@@ -614,9 +618,11 @@ def heatmap_section(tables: Tables) -> str:
             r["verdict"]]
         parts.append(f"measured {how}, the EE model's hardest negative distances between classes are {direction} "
                      f"({r['ee']:.3f} vs {r['plain']:.3f}; {describe(r, unit='', digits=3)})")
-    table = _markdown_table(["data set", "measured with", "Triplet†", "EE + Triplet†", "Δ (95 % CI)"],
+    table = _markdown_table(["data set", "measured with", "Triplet†", "EE + Triplet†", "Δ (95 % CI)", "p (Holm)",
+                             "verdict"],
                             [[r["dataset"], "originals" if r["measured_with"] == 0 else "n = 2", f"{r['plain']:.3f}",
-                              f"{r['ee']:.3f}", f"{r['delta']:+.3f} ({_ci(r, 3)})"] for r in rows])
+                              f"{r['ee']:.3f}", f"{r['delta']:+.3f} ({_ci(r, 3)})", _p(r["p_holm"]),
+                              COMPARISON_WORDS[r["verdict"]] + _marks(r)] for r in rows])
     return "\n\n".join([
         "## Heat maps: hardest distances between classes, like with like",
         "Both models are measured the same way on the same probe batch (16 training classes × 4): once on "
@@ -658,10 +664,11 @@ def labels_section(tables: Tables) -> str:
                    if gap["verdict"] == HELPS else
                    "the advantage comes from averaging two samples of a class; training with EE adds no clear "
                    "advantage to it."))
-    table = _markdown_table(["data set", "model", "original queries", "synthetic queries", "synthetic − original"],
+    table = _markdown_table(["data set", "model", "original queries", "synthetic queries", "synthetic − original",
+                             "p (Holm)", "verdict"],
                             [[r["dataset"], "Triplet†" if r["model"] == 0 else "EE + Triplet†", f"{r['original']:.1f}",
-                              f"{r['synthetic']:.1f}", f"{r['delta']:+.2f} ({_ci(r)})"] for r in rows
-                             if r["model"] != "gap"])
+                              f"{r['synthetic']:.1f}", f"{r['delta']:+.2f} ({_ci(r)})", _p(r["p_holm"]),
+                              COMPARISON_WORDS[r["verdict"]] + _marks(r)] for r in rows if r["model"] != "gap"])
     return "\n\n".join(["## Are the synthetic labels right? (with a control for averaging)",
                         "Each synthetic point of the test classes queries the originals without its two parents; "
                         "the control is the same measurement in the model trained without EE, where the "
