@@ -11,10 +11,10 @@ import torch
 from fake_benchmarks import write_cub
 
 from eelib.experiments import committed_results, distributed, runner
-from eelib.experiments.protocol import METRICS, Run, RunResult
+from eelib.experiments.protocol import METRICS, SECOND_STREAM, Run, RunResult, execute, training_seed
 from eelib.experiments.report import results_markdown
 from eelib.experiments.runner import Config, main, parse_args, plan
-from eelib.experiments.tables import Tables, ablation_paired, main_paired
+from eelib.experiments.tables import Tables, aa_paired, ablation_paired, main_paired
 
 RESULTS_DIR = Path(str(committed_results()))
 
@@ -131,6 +131,7 @@ def test_the_full_plan_pairs_every_run() -> None:
     for dataset in Config().datasets:
         for method in Config().methods:
             assert (dataset, method, "", 0) in by_key and (dataset, method, "", 2) in by_key
+            assert (dataset, method, SECOND_STREAM, 0) in by_key  # the A/A control
     assert {n for (d, m, v, n) in by_key if d == "latent-240" and m == "Triplet†" and not v} == {0, 1, 2, 4, 8}
 
 
@@ -139,7 +140,7 @@ def test_quick_run_writes_tables_that_agree_with_their_recomputation(tmp_path) -
     assert main(["--quick", "--methods", "Triplet†", "--datasets", "latent", "digits", "--analysis-dataset",
                  "latent", "--out", str(out), "--no-progress", "--workers", "1"]) == 0
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary folder left behind
-    for name in ("per_seed.csv", "paired.csv", "ablations_paired.csv", "training.csv", "synthetic_share.csv",
+    for name in ("per_seed.csv", "paired.csv", "ablations_paired.csv", "aa_per_seed.csv", "aa_paired.csv", "training.csv", "synthetic_share.csv",
                  "heatmaps.csv", "synthetic_labels.csv", "occlusion.csv", "memory.csv", "timing.md", "summary.json",
                  "results.md", "paired_differences.png", "heatmaps.png", "synthetic_share.png", "occlusion.png"):
         assert (out / name).is_file(), name
@@ -148,6 +149,9 @@ def test_quick_run_writes_tables_that_agree_with_their_recomputation(tmp_path) -
                                                                           ("digits", 0), ("digits", 2)}
     assert tables.paired == main_paired(tables.per_seed)
     assert tables.ablations_paired == ablation_paired(tables.per_seed, tables.ablations_per_seed)
+    assert tables.aa_paired == aa_paired(tables.per_seed, tables.aa_per_seed)
+    assert {(r["dataset"], r["loss"]) for r in tables.aa_paired if r["metric"] == "recall@1"} == {
+        ("latent", "Triplet†"), ("digits", "Triplet†")}
     assert {r["variant"] for r in tables.ablations_per_seed} == {"not normalised", "without HNPM", "generator"}
     assert {r["dataset"] for r in tables.occlusion} == {"digits"}  # image data sets only
     summary = runner.json.loads((out / "summary.json").read_text())
@@ -169,6 +173,16 @@ def test_tables_pair_runs_by_seed_and_round_trip_through_csv(tmp_path) -> None:
     assert ablation["delta"] == -1.0 and ablation["wins"] == 0
     tables.write(tmp_path)
     assert Tables.read(tmp_path) == tables
+
+
+def test_the_second_stream_changes_initial_weights_and_batches_but_not_the_data() -> None:
+    first = Run("latent", "Triplet†", 0, 3, epochs=1, classes_per_batch=8)
+    second = Run("latent", "Triplet†", 0, 3, epochs=1, classes_per_batch=8, variant=SECOND_STREAM)
+    assert training_seed(first) == 3 and training_seed(second) < 2**32  # torch's CPU generator keeps 32 bits
+    runs = plan(Config())
+    assert {training_seed(r) for r in runs if r.variant == SECOND_STREAM}.isdisjoint({r.seed for r in runs})
+    a, b, again = execute(first), execute(second), execute(second)
+    assert a.metrics != b.metrics and b.metrics == again.metrics
 
 
 def test_real_benchmark_path_on_a_fake_cub_folder(tmp_path: Path) -> None:

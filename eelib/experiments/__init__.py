@@ -24,8 +24,8 @@ protocol
     What the experiments run: data sets, the paper's loss rows, EE's variants, one run.
 analyses
     Measurements of the paper's analyses (chance baselines, synthetic labels, occlusion, …).
-statistics
-    Paired differences over seeds and the one verdict rule.
+inference
+    Paired differences over seeds, the one verdict rule, and its correction for multiplicity.
 tables
     The tidy tables (``per_seed.csv``, ``paired.csv``, …), built, written, read and paired.
 report

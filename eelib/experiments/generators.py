@@ -7,10 +7,11 @@ interpolates a negative towards the anchor and decodes it back to feature space 
 generator, keeping its label with a softmax head (docs/paper.md §6.1–6.2). Both add
 parameters, a second optimiser and a second backward pass to every training step.
 
-This module is **not** a reproduction of either paper: it is the smallest honest member of
-the family — a DAML-style generator with DAML's three generator terms — so that the cost of
-a generator step can be measured next to an EE step on the same model and data
-(:func:`time_training_steps`). Its loss weights are our choice (DAML's λ are UNVERIFIED).
+This module is **not** a reproduction of either paper: it is a minimal, untuned DAML-style
+generator with DAML's three generator terms, so that the cost of a generator step can be
+measured next to an EE step on the same model and data (:func:`time_training_steps`). Its
+accuracy in the experiments is evidence about this generator only, not about DAML or HDML.
+Its loss weights are our choice (DAML's λ are UNVERIFIED).
 """
 
 from __future__ import annotations

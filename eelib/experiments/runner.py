@@ -2,12 +2,13 @@
 
 Protocol (Ko & Gu 2020 §4; docs/paper.md §4.1): train on the first half of the classes,
 evaluate retrieval and clustering on the unseen second half. Each of the paper's loss
-rows runs without and with EE (n = 2) over ≥ 10 seeds; within a seed both runs share the
+rows runs without and with EE (n = 2) over ≥ 10 seeds, and once more without EE from a
+second stream of initial weights and batch orders (the A/A control); within a seed both runs share the
 data, the initialisation and the batch order, so they are compared *pair by pair*
-(:mod:`eelib.experiments.statistics`, one verdict rule). Offline data sets
+(:mod:`eelib.experiments.inference`, one verdict rule, Holm-adjusted per table and metric). Offline data sets
 (:mod:`eelib.experiments.protocol`): ``latent``, ``latent-240`` (many classes, few samples,
-trained until hard negatives run out), ``glyphs`` (characters rendered from matplotlib's
-fonts), ``digits`` (the negative control). On the analysis data set the runner also
+trained longer), ``glyphs`` (characters rendered from matplotlib's
+fonts), ``digits`` (five training classes, nearly solved by raw pixels). On the analysis data set the runner also
 sweeps n and runs the paper's analyses: normalisation on/off, EE without HNPM, a
 DAML-style generator, the synthetic share of hardest negatives against chance, heat maps
 measured like with like, synthetic labels with a control, occlusion (image data sets),
@@ -16,7 +17,7 @@ CARS196 / SOP folder with an image model.
 
 Outputs (a new folder; an existing one only with ``--force``, replaced atomically at the
 end): ``per_seed.csv``, ``paired.csv``, ``ablations_per_seed.csv``,
-``ablations_paired.csv``, ``training.csv``, ``synthetic_share.csv``, ``heatmaps.csv``,
+``ablations_paired.csv``, ``aa_per_seed.csv``, ``aa_paired.csv``, ``training.csv``, ``synthetic_share.csv``, ``heatmaps.csv``,
 ``synthetic_labels.csv``, ``occlusion.csv``, ``memory.csv``/``.md``,
 ``timing.json``/``.md``, ``summary.json``, ``results.md`` (the account, generated from the
 tables) and the figures.
@@ -53,7 +54,16 @@ from eelib.experiments.arguments import finite_number, int_at_least
 from eelib.experiments.costs import memory_table, timing_table
 from eelib.experiments.datasets import BENCHMARKS, load_benchmark
 from eelib.experiments.models import IMAGE_MODELS, image_embedder
-from eelib.experiments.protocol import DATASETS, METHOD_BY_NAME, METHODS, DataSpec, Run, RunResult, execute
+from eelib.experiments.protocol import (
+    DATASETS,
+    METHOD_BY_NAME,
+    METHODS,
+    SECOND_STREAM,
+    DataSpec,
+    Run,
+    RunResult,
+    execute,
+)
 from eelib.experiments.report import verdict_section, write_report
 from eelib.experiments.tables import Tables
 
@@ -120,7 +130,12 @@ class Execution:
 
 
 def plan(config: Config) -> list[Run]:
-    """Every run of an experiment: the main grid, the n sweep and the ablations."""
+    """Every run of an experiment: the main grid, the A/A control, the n sweep and the ablations.
+
+    The A/A control retrains every run without EE of the main grid from a second stream of
+    initial weights and batch orders (variant :data:`~eelib.experiments.protocol.SECOND_STREAM`),
+    on the same data and seeds.
+    """
     def run(dataset: str, method: str, n: int, seed: int, variant: str = "", **flags) -> Run:
         spec = DATASETS[dataset]
         return Run(dataset, method, n, seed, epochs=config.epochs or spec.epochs,
@@ -137,6 +152,7 @@ def plan(config: Config) -> list[Run]:
                     probe = dataset == analysis and method == "Triplet†" and n in (0, 2)
                     runs.append(run(dataset, method, n, seed, probes=probe,
                                     keep_embeddings=probe and seed == 0 and config.umap))
+            runs += [run(dataset, method, 0, seed, SECOND_STREAM) for seed in range(config.seeds)]
     if analysis is not None:
         for variant, losses in ABLATIONS:
             for method in (m for m in losses if m in config.methods):
@@ -345,7 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--n-values", nargs="+", type=int_at_least(0),
                         help=f"n of the sweep (default 0 1 2 4 8; at most {MAX_N})")
     parser.add_argument("--timing-steps", type=int_at_least(1), help="timed training steps (default 30)")
-    parser.add_argument("--no-umap", action="store_true", help="skip the UMAP figure (its first fit compiles for ~20 s)")
+    parser.add_argument("--no-umap", action="store_true", help="skip the UMAP figure (its first fit compiles UMAP's numba code)")
     parser.add_argument("--workers", type=int_at_least(1), default=min(2, os.cpu_count() or 1),
                         help="worker processes for the training runs")
     parser.add_argument("--threads", type=int_at_least(1), default=1,

@@ -7,12 +7,20 @@ Every table is a list of dicts, one row per observation, with the columns of
     ``dataset, loss, n_synthetic, seed`` and one column per metric (``recall@1`` …
     ``map@r``, in %): one row per run of the main grid and of the n sweep.
 ``paired.csv``
-    ``dataset, loss, n_synthetic, metric, delta, ci_low, ci_high, p_value, n_seeds, wins``:
-    for every run with ``n_synthetic > 0``, its difference from the run with
-    ``n_synthetic = 0`` of the same data set, loss and seed (:mod:`eelib.experiments.statistics`).
+    ``dataset, loss, n_synthetic, metric, delta, ci_low, ci_high, p_t, p_wilcoxon, p_holm,
+    verdict, fragile, n_seeds, wins``: for every run with ``n_synthetic > 0``, its difference
+    from the run with ``n_synthetic = 0`` of the same data set, loss and seed
+    (:mod:`eelib.experiments.inference`). ``p_holm`` is ``p_t`` adjusted over the table's
+    rows of the same metric, and ``verdict`` and ``fragile`` follow from it.
 
-:func:`main_paired` and :func:`ablation_paired` compute the paired tables from the
-per-seed ones; a test recomputes them from the committed CSV files.
+Two more paired tables have the same columns: ``ablations_paired.csv`` (each variant of EE
+against EE and against no EE) and ``aa_paired.csv``, the A/A control: the runs without EE
+of the main grid against the same runs retrained with a second stream of initial weights
+and batch orders (``aa_per_seed.csv``, variant ``"second stream"``), where nothing differs
+but chance. Each table is a family of its own for each metric.
+
+:func:`main_paired`, :func:`ablation_paired` and :func:`aa_paired` compute the paired
+tables from the per-seed ones; a test recomputes them from the committed CSV files.
 """
 
 from __future__ import annotations
@@ -22,11 +30,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
-from eelib.experiments.protocol import METRICS, RunResult
-from eelib.experiments.statistics import paired_rows
+from eelib.experiments.inference import adjust_family, paired_rows
+from eelib.experiments.protocol import METRICS, SECOND_STREAM, RunResult
 
 METRIC_COLUMNS = tuple(METRICS)
-PAIRED_COLUMNS = ("metric", "delta", "ci_low", "ci_high", "p_value", "n_seeds", "wins")
+PAIRED_COLUMNS = ("metric", "delta", "ci_low", "ci_high", "p_t", "p_wilcoxon", "p_holm", "verdict", "fragile",
+                  "n_seeds", "wins")
 
 #: Columns of every table, in file order.
 COLUMNS = {
@@ -34,6 +43,8 @@ COLUMNS = {
     "paired": ("dataset", "loss", "n_synthetic", *PAIRED_COLUMNS),
     "ablations_per_seed": ("dataset", "loss", "variant", "n_synthetic", "seed", *METRIC_COLUMNS),
     "ablations_paired": ("dataset", "loss", "variant", "baseline", *PAIRED_COLUMNS),
+    "aa_per_seed": ("dataset", "loss", "variant", "n_synthetic", "seed", *METRIC_COLUMNS),
+    "aa_paired": ("dataset", "loss", *PAIRED_COLUMNS),
     "training": ("dataset", "loss", "variant", "n_synthetic", "seed", "final_loss", "hard_anchor_share",
                  "train_seconds"),
     "synthetic_share": ("dataset", "loss", "n_synthetic", "seed", "epoch", "share"),
@@ -42,8 +53,9 @@ COLUMNS = {
     "occlusion": ("dataset", "loss", "n_synthetic", "seed", "area", "recall@1"),
 }
 #: Columns holding text; ``seed``, ``n_synthetic`` & co. are integers, everything else a float.
-TEXT_COLUMNS = {"dataset", "loss", "variant", "baseline", "metric"}
+TEXT_COLUMNS = {"dataset", "loss", "variant", "baseline", "metric", "verdict"}
 INT_COLUMNS = {"n_synthetic", "seed", "n_seeds", "wins", "epoch", "measured_with"}
+BOOL_COLUMNS = {"fragile"}
 
 #: Names of the ablation baselines, taken from the main grid.
 NO_EE, WITH_EE = "no EE", "EE"
@@ -57,6 +69,8 @@ class Tables:
     paired: list[dict] = field(default_factory=list)
     ablations_per_seed: list[dict] = field(default_factory=list)
     ablations_paired: list[dict] = field(default_factory=list)
+    aa_per_seed: list[dict] = field(default_factory=list)
+    aa_paired: list[dict] = field(default_factory=list)
     training: list[dict] = field(default_factory=list)
     synthetic_share: list[dict] = field(default_factory=list)
     heatmaps: list[dict] = field(default_factory=list)
@@ -70,7 +84,9 @@ class Tables:
         for result in sorted(results, key=_run_order):
             run = result.run
             ids = {"dataset": run.dataset, "loss": run.method, "n_synthetic": run.n_synthetic, "seed": run.seed}
-            if run.variant:
+            if run.variant == SECOND_STREAM:
+                tables.aa_per_seed.append(_ordered("aa_per_seed", ids | {"variant": run.variant} | result.metrics))
+            elif run.variant:
                 tables.ablations_per_seed.append(_ordered("ablations_per_seed", ids | {"variant": run.variant}
                                                           | result.metrics))
             else:
@@ -93,6 +109,7 @@ class Tables:
                                      for area, value in result.occlusion.items()]
         tables.paired = main_paired(tables.per_seed)
         tables.ablations_paired = ablation_paired(tables.per_seed, tables.ablations_per_seed)
+        tables.aa_paired = aa_paired(tables.per_seed, tables.aa_per_seed)
         return tables
 
     def write(self, folder: Path) -> None:
@@ -116,20 +133,25 @@ def _ordered(table: str, row: dict) -> dict:
     return {column: row[column] for column in COLUMNS[table]}
 
 
-def _rounded(summary: dict) -> dict:
-    """Paired summaries as written: 4 decimals, p-values to 4 significant digits."""
-    return summary | {key: round(summary[key], 4) for key in ("delta", "ci_low", "ci_high")} | {
-        "p_value": float(f"{summary['p_value']:.4g}")}
+def _written(table: str, rows: Sequence[dict]) -> list[dict]:
+    """A paired table as written: Holm-adjusted per metric (the table's families), then 4 decimals for
+    the differences and 4 significant digits for the p-values (the verdicts come from the unrounded ones)."""
+    out = []
+    for row in adjust_family(rows, ("metric",)):
+        row |= {key: round(row[key], 4) for key in ("delta", "ci_low", "ci_high")}
+        row |= {key: float(f"{row[key]:.4g}") for key in ("p_t", "p_wilcoxon", "p_holm")}
+        out.append(_ordered(table, row))
+    return out
 
 
 def main_paired(per_seed: Sequence[dict]) -> list[dict]:
     """``paired.csv``: every n > 0 against n = 0, per data set, loss and metric."""
     rows = []
     for n in sorted({row["n_synthetic"] for row in per_seed} - {0}):
-        for summary in paired_rows(per_seed, METRIC_COLUMNS, keys=("dataset", "loss"),
-                                   treatment={"n_synthetic": n}, baseline={"n_synthetic": 0}):
-            rows.append(_ordered("paired", _rounded(summary | {"n_synthetic": n})))
-    return sorted(rows, key=lambda r: (r["dataset"], r["loss"], r["n_synthetic"]))
+        rows += [summary | {"n_synthetic": n} for summary in paired_rows(
+            per_seed, METRIC_COLUMNS, keys=("dataset", "loss"), treatment={"n_synthetic": n},
+            baseline={"n_synthetic": 0})]
+    return sorted(_written("paired", rows), key=lambda r: (r["dataset"], r["loss"], r["n_synthetic"]))
 
 
 def ablation_paired(per_seed: Sequence[dict], ablations: Sequence[dict], n_synthetic: int = 2) -> list[dict]:
@@ -140,11 +162,19 @@ def ablation_paired(per_seed: Sequence[dict], ablations: Sequence[dict], n_synth
     rows = []
     for variant in sorted({row["variant"] for row in ablations}):
         for baseline in (WITH_EE, NO_EE):
-            for summary in paired_rows(labelled, METRIC_COLUMNS, keys=("dataset", "loss"),
-                                       treatment={"variant": variant}, baseline={"variant": baseline}):
-                rows.append(_ordered("ablations_paired", _rounded(summary | {"variant": variant,
-                                                                             "baseline": baseline})))
-    return sorted(rows, key=lambda r: (r["dataset"], r["loss"], r["variant"], r["baseline"]))
+            rows += [summary | {"variant": variant, "baseline": baseline} for summary in paired_rows(
+                labelled, METRIC_COLUMNS, keys=("dataset", "loss"), treatment={"variant": variant},
+                baseline={"variant": baseline})]
+    return sorted(_written("ablations_paired", rows), key=lambda r: (r["dataset"], r["loss"], r["variant"],
+                                                                     r["baseline"]))
+
+
+def aa_paired(per_seed: Sequence[dict], aa_per_seed: Sequence[dict]) -> list[dict]:
+    """``aa_paired.csv``: the second stream's runs without EE against the main grid's, same data and seeds."""
+    labelled = [row | {"variant": ""} for row in per_seed if row["n_synthetic"] == 0] + list(aa_per_seed)
+    rows = paired_rows(labelled, METRIC_COLUMNS, keys=("dataset", "loss"), treatment={"variant": SECOND_STREAM},
+                       baseline={"variant": ""})
+    return sorted(_written("aa_paired", rows), key=lambda r: (r["dataset"], r["loss"]))
 
 
 def write_csv(path: Path, rows: Sequence[dict], columns: Sequence[str]) -> None:
@@ -166,8 +196,13 @@ def _convert(column: str, value: str):
         return value
     if column in INT_COLUMNS:
         return int(value)
+    if column in BOOL_COLUMNS:
+        if value not in ("True", "False"):
+            raise ValueError(f"column {column!r} must hold True or False, got {value!r}")
+        return value == "True"
     return float(value)
 
 
-__all__ = ["COLUMNS", "METRIC_COLUMNS", "NO_EE", "Tables", "WITH_EE", "ablation_paired", "main_paired", "read_csv",
+__all__ = ["COLUMNS", "METRIC_COLUMNS", "NO_EE", "Tables", "WITH_EE", "aa_paired", "ablation_paired", "main_paired",
+           "read_csv",
            "write_csv"]
