@@ -22,7 +22,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from eelib.course.style import apply_course_style, class_color
+from eelib.course.style import DISTANCE_CMAP, apply_course_style, class_color
 from eelib.experiments.generators import TripletGenerator
 from eelib.experiments.models import count_parameters
 from eelib.experiments.protocol import (
@@ -879,13 +879,13 @@ def heatmaps_figure(tables: Tables, matrices: dict, out: Path) -> None:
                              squeeze=False)
     for row, (n, measured_with) in enumerate(panels):
         for col, epoch in enumerate(epochs):
-            image = axes[row, col].imshow(np.array(matrices[f"{n}/{epoch}/{measured_with}"]), cmap="viridis",
+            image = axes[row, col].imshow(np.array(matrices[f"{n}/{epoch}/{measured_with}"]), cmap=DISTANCE_CMAP,
                                           vmin=0.0, vmax=2.0)
             axes[row, col].set(xticks=[], yticks=[], title=f"epoch {epoch}" if row == 0 else "")
             axes[row, col].grid(False)
         axes[row, 0].set_ylabel(f"{names[n]}\nmeasured {measured[measured_with]}", fontsize=8)
     fig.colorbar(image, ax=axes, shrink=0.5, label="hardest distance between two classes")
-    fig.suptitle(f"{dataset}, seed 0: class × class hardest distances on a probe batch (dark = hard)")
+    fig.suptitle(f"{dataset}, seed 0: hardest distances on a probe batch (red = near, blue = far)")
     fig.savefig(out / "heatmaps.png", dpi=70)
     plt.close(fig)
 
