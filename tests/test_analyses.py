@@ -34,7 +34,7 @@ def _expanded_set(e, i: int) -> list[int]:
 def _loop_candidate_share(labels: torch.Tensor, n: int) -> float:
     """Per anchor: count (a in E(i), b of another class) pairs with a synthetic end, by loops over expand()."""
     x = torch.randn(len(labels), 3, dtype=torch.float64)
-    e = expand(x, labels, n)
+    e = expand(x, labels, n_synthetic=n)
     shares = []
     for i in range(len(labels)):
         own = _expanded_set(e, i)
@@ -54,7 +54,7 @@ def test_random_share_matches_loops_over_expanded_points() -> None:
     shares = []
     for b in range(3):
         x, y = random_batch([4] * 5, 8, seed=b)
-        e = expand(x, y, 2)
+        e = expand(x, y, n_synthetic=2)
         d = torch.cdist(e.embeddings, e.embeddings)
         involves = []
         for i in range(len(y)):

@@ -58,7 +58,7 @@ def synthetic_as_batch_members(loss: str | LossFn, n_synthetic: int, *, normaliz
                                normalize_synthetic: bool = True, **hyperparameters) -> Tensor:
         if n_synthetic:
             raise ValueError("this loss expands the batch itself; train it with n_synthetic=0")
-        expanded = expand(embeddings, labels, n_points, normalize=normalize)
+        expanded = expand(embeddings, labels, n_synthetic=n_points, normalize_synthetic=normalize)
         return base(expanded.embeddings, expanded.labels, **hyperparameters)
 
     return loss_on_expanded_batch
@@ -125,7 +125,7 @@ def synthetic_query_recall(embeddings: Tensor, labels: Tensor, n_synthetic: int 
     original = recall_at_k(embeddings, labels, ks=(1,))[1]
     order = torch.argsort(labels, stable=True)
     gallery, gallery_labels = embeddings[order], labels[order]
-    expanded = expand(gallery, gallery_labels, n_synthetic)
+    expanded = expand(gallery, gallery_labels, n_synthetic=n_synthetic)
     synthetic = expanded.is_synthetic
     distances = torch.cdist(expanded.embeddings[synthetic], gallery)
     rows = torch.arange(int(synthetic.sum()))
