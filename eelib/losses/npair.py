@@ -76,8 +76,8 @@ def npair_loss(
     Parameters
     ----------
     embeddings : Tensor, shape (2N, D)
-        float16 and bfloat16 are computed in float32. Not normalised by the loss (Sohn's loss works on raw inner products and uses the
-        L2 penalty instead).
+        Not normalised by the loss (Sohn's loss works on raw inner products and uses the
+        L2 penalty instead). float16 and bfloat16 are computed in float32.
     labels : Tensor of int, shape (2N,)
         Every class exactly twice; the first of the two in batch order is the anchor.
     n_synthetic : int, default 0
