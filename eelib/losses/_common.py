@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import torch
@@ -54,20 +54,18 @@ def _autocast_off(embeddings: object) -> contextlib.AbstractContextManager:
     return contextlib.nullcontext()
 
 
-def loss_entry(loss: F) -> F:
-    """The public entry of a loss: half precision computed in float32, outside autocast.
+@contextlib.contextmanager
+def full_precision(embeddings: object) -> Iterator[object]:
+    """The body of a loss: half-precision embeddings as float32, with autocast disabled.
 
-    float16 and bfloat16 embeddings are cast to float32 (autograd casts the gradient back
-    to the input's dtype), and the loss runs with autocast disabled so that its matrix
-    products stay in float32 too. The wrapper keeps the loss's signature and declarations.
+    Used as ``with full_precision(embeddings) as embeddings:`` around a loss's computation.
+    float16 and bfloat16 embeddings are cast to float32 (autograd casts the gradient back to
+    the input's dtype), and autocast is disabled so that the loss's matrix products stay in
+    float32 too. Anything else passes unchanged, to be checked by the loss.
     """
-    @functools.wraps(loss)
-    def entry(embeddings: Tensor, labels: Tensor, **options: Any) -> Tensor:
-        with _autocast_off(embeddings):
-            if isinstance(embeddings, Tensor) and embeddings.dtype in HALF_DTYPES:
-                embeddings = embeddings.float()
-            return loss(embeddings, labels, **options)
-    return entry  # type: ignore[return-value]
+    with _autocast_off(embeddings):
+        half = isinstance(embeddings, Tensor) and embeddings.dtype in HALF_DTYPES
+        yield embeddings.float() if half else embeddings
 
 
 class PairLoss(nn.Module):

@@ -6,11 +6,10 @@ import torch
 from torch import Tensor
 
 from eelib.distances import euclidean_from_squared
-from eelib.losses._common import PairLoss, check_hyperparameters, loss_entry, zero_loss
+from eelib.losses._common import PairLoss, check_hyperparameters, full_precision, zero_loss
 from eelib.mining import pair_matrices
 
 
-@loss_entry
 def contrastive_loss(
     embeddings: Tensor,
     labels: Tensor,
@@ -57,19 +56,20 @@ def contrastive_loss(
     R. Hadsell, S. Chopra, Y. LeCun. Dimensionality Reduction by Learning an Invariant
     Mapping. CVPR 2006.
     """
-    margin = check_hyperparameters(margin=margin)["margin"]
-    pm = pair_matrices(
-        embeddings, labels, n_synthetic=n_synthetic,
-        normalize_synthetic=normalize_synthetic, measure="squared_distance",
-    )
-    batch = embeddings.shape[0]
-    if batch < 2:
-        return zero_loss(embeddings)
-    upper = torch.ones(batch, batch, dtype=torch.bool, device=embeddings.device).triu(1)
-    pull = torch.where(pm.same_label & upper, pm.positive, 0.0)
-    push = torch.where(pm.different_label & upper,
-                       torch.relu(margin - euclidean_from_squared(pm.negative, check_finite=False)) ** 2, 0.0)
-    return 0.5 * (pull.sum() + push.sum()) / (batch * (batch - 1) // 2)
+    with full_precision(embeddings) as embeddings:
+        margin = check_hyperparameters(margin=margin)["margin"]
+        pm = pair_matrices(
+            embeddings, labels, n_synthetic=n_synthetic,
+            normalize_synthetic=normalize_synthetic, measure="squared_distance",
+        )
+        batch = embeddings.shape[0]
+        if batch < 2:
+            return zero_loss(embeddings)
+        upper = torch.ones(batch, batch, dtype=torch.bool, device=embeddings.device).triu(1)
+        pull = torch.where(pm.same_label & upper, pm.positive, 0.0)
+        push = torch.where(pm.different_label & upper,
+                           torch.relu(margin - euclidean_from_squared(pm.negative, check_finite=False)) ** 2, 0.0)
+        return 0.5 * (pull.sum() + push.sum()) / (batch * (batch - 1) // 2)
 
 
 class ContrastiveLoss(PairLoss):

@@ -6,11 +6,10 @@ import torch
 from torch import Tensor
 
 from eelib.distances import euclidean_from_squared
-from eelib.losses._common import PairLoss, check_hyperparameters, loss_entry
+from eelib.losses._common import PairLoss, check_hyperparameters, full_precision
 from eelib.mining import pair_matrices
 
 
-@loss_entry
 def lifted_structure_loss(
     embeddings: Tensor,
     labels: Tensor,
@@ -61,19 +60,20 @@ def lifted_structure_loss(
     H. Oh Song, Y. Xiang, S. Jegelka, S. Savarese. Deep Metric Learning via Lifted
     Structured Feature Embedding. CVPR 2016.
     """
-    margin = check_hyperparameters(margin=margin)["margin"]
-    pm = pair_matrices(
-        embeddings, labels, n_synthetic=n_synthetic,
-        normalize_synthetic=normalize_synthetic, measure="squared_distance",
-    )
-    d_pos = euclidean_from_squared(pm.positive, check_finite=False)
-    d_neg = euclidean_from_squared(pm.negative, check_finite=False) if pm.mined else d_pos
-    lowest = torch.finfo(d_neg.dtype).min
-    push = (margin - d_neg).masked_fill(~pm.different_label, lowest).logsumexp(1)
-    pairs = pm.same_label.triu(1)
-    j_ij = torch.logaddexp(push[:, None], push[None, :]) + d_pos
-    hinge = torch.where(pairs, torch.relu(j_ij) ** 2, 0.0)
-    return hinge.sum() / (2 * pairs.sum().clamp_min(1))
+    with full_precision(embeddings) as embeddings:
+        margin = check_hyperparameters(margin=margin)["margin"]
+        pm = pair_matrices(
+            embeddings, labels, n_synthetic=n_synthetic,
+            normalize_synthetic=normalize_synthetic, measure="squared_distance",
+        )
+        d_pos = euclidean_from_squared(pm.positive, check_finite=False)
+        d_neg = euclidean_from_squared(pm.negative, check_finite=False) if pm.mined else d_pos
+        lowest = torch.finfo(d_neg.dtype).min
+        push = (margin - d_neg).masked_fill(~pm.different_label, lowest).logsumexp(1)
+        pairs = pm.same_label.triu(1)
+        j_ij = torch.logaddexp(push[:, None], push[None, :]) + d_pos
+        hinge = torch.where(pairs, torch.relu(j_ij) ** 2, 0.0)
+        return hinge.sum() / (2 * pairs.sum().clamp_min(1))
 
 
 class LiftedStructureLoss(PairLoss):

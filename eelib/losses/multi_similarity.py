@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from eelib.losses._common import PairLoss, check_hyperparameters, log1p_sum_exp, loss_entry
+from eelib.losses._common import PairLoss, check_hyperparameters, full_precision, log1p_sum_exp
 from eelib.mining import pair_matrices
 
 
@@ -38,7 +38,6 @@ def ms_mining(similarity_pos: Tensor, similarity_neg: Tensor, same_label: Tensor
     return keep_pos, keep_neg
 
 
-@loss_entry
 def multi_similarity_loss(
     embeddings: Tensor,
     labels: Tensor,
@@ -97,17 +96,18 @@ def multi_similarity_loss(
     X. Wang, X. Han, W. Huang, D. Dong, M. R. Scott. Multi-Similarity Loss with General
     Pair Weighting for Deep Metric Learning. CVPR 2019.
     """
-    checked = check_hyperparameters(alpha=alpha, beta=beta, base=base, epsilon=epsilon)
-    alpha, beta, base, epsilon = checked["alpha"], checked["beta"], checked["base"], checked["epsilon"]
-    pm = pair_matrices(
-        embeddings, labels, n_synthetic=n_synthetic,
-        normalize_synthetic=normalize_synthetic, measure="inner_product",
-    )
-    sim_pos, sim_neg = pm.positive, pm.negative
-    keep_pos, keep_neg = ms_mining(sim_pos, sim_neg, pm.same_label, pm.different_label, epsilon)
-    pos_term = log1p_sum_exp(-alpha * (sim_pos - base), keep_pos) / alpha
-    neg_term = log1p_sum_exp(beta * (sim_neg - base), keep_neg) / beta
-    return (pos_term + neg_term).mean()
+    with full_precision(embeddings) as embeddings:
+        checked = check_hyperparameters(alpha=alpha, beta=beta, base=base, epsilon=epsilon)
+        alpha, beta, base, epsilon = checked["alpha"], checked["beta"], checked["base"], checked["epsilon"]
+        pm = pair_matrices(
+            embeddings, labels, n_synthetic=n_synthetic,
+            normalize_synthetic=normalize_synthetic, measure="inner_product",
+        )
+        sim_pos, sim_neg = pm.positive, pm.negative
+        keep_pos, keep_neg = ms_mining(sim_pos, sim_neg, pm.same_label, pm.different_label, epsilon)
+        pos_term = log1p_sum_exp(-alpha * (sim_pos - base), keep_pos) / alpha
+        neg_term = log1p_sum_exp(beta * (sim_neg - base), keep_neg) / beta
+        return (pos_term + neg_term).mean()
 
 
 class MultiSimilarityLoss(PairLoss):

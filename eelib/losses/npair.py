@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from eelib._validation import check_on_device, validate_batch
-from eelib.losses._common import BatchRequirement, PairLoss, check_hyperparameters, loss_entry, requires
+from eelib.losses._common import BatchRequirement, PairLoss, check_hyperparameters, full_precision, requires
 from eelib.mining import build_pair_matrices, validate_expansion
 
 
@@ -53,7 +53,6 @@ def _layout_message(labels: Tensor) -> str:
     return f"labels: the N-pair loss needs a batch made of pairs, every class exactly twice; got class counts {bad}"
 
 
-@loss_entry
 @requires(BatchRequirement(samples_per_class=2))
 def npair_loss(
     embeddings: Tensor,
@@ -108,26 +107,27 @@ def npair_loss(
     K. Sohn. Improved Deep Metric Learning with Multi-class N-pair Loss Objective.
     NIPS 2016.
     """
-    checked = check_hyperparameters(l2_reg=l2_reg, scale=scale)
-    l2_reg, scale = checked["l2_reg"], checked["scale"]
-    validate_batch(embeddings, labels)
-    n_synthetic, normalize_synthetic = validate_expansion(embeddings, n_synthetic, normalize_synthetic)
-    anchors, positives = npair_anchor_positive(labels)  # the layout, checked before any expansion
-    pm = build_pair_matrices(
-        embeddings, labels, n_synthetic=n_synthetic,
-        normalize_synthetic=normalize_synthetic, measure="inner_product",
-    )
-    logits = pm.positive.index_select(0, anchors).index_select(1, positives)
-    if pm.mined:  # EE: mined off-diagonal logits, original diagonal
-        eye = torch.eye(anchors.shape[0], dtype=torch.bool, device=embeddings.device)
-        mined = pm.negative.index_select(0, anchors).index_select(1, positives)
-        logits = torch.where(eye, logits, mined)
-    targets = torch.arange(anchors.shape[0], device=embeddings.device)
-    loss = F.cross_entropy(logits * scale if scale != 1.0 else logits, targets)
-    if l2_reg > 0:
-        squared_norms = pm.positive.diagonal()
-        loss = loss + 0.25 * l2_reg * (squared_norms[anchors].mean() + squared_norms[positives].mean())
-    return loss
+    with full_precision(embeddings) as embeddings:
+        checked = check_hyperparameters(l2_reg=l2_reg, scale=scale)
+        l2_reg, scale = checked["l2_reg"], checked["scale"]
+        validate_batch(embeddings, labels)
+        n_synthetic, normalize_synthetic = validate_expansion(embeddings, n_synthetic, normalize_synthetic)
+        anchors, positives = npair_anchor_positive(labels)  # the layout, checked before any expansion
+        pm = build_pair_matrices(
+            embeddings, labels, n_synthetic=n_synthetic,
+            normalize_synthetic=normalize_synthetic, measure="inner_product",
+        )
+        logits = pm.positive.index_select(0, anchors).index_select(1, positives)
+        if pm.mined:  # EE: mined off-diagonal logits, original diagonal
+            eye = torch.eye(anchors.shape[0], dtype=torch.bool, device=embeddings.device)
+            mined = pm.negative.index_select(0, anchors).index_select(1, positives)
+            logits = torch.where(eye, logits, mined)
+        targets = torch.arange(anchors.shape[0], device=embeddings.device)
+        loss = F.cross_entropy(logits * scale if scale != 1.0 else logits, targets)
+        if l2_reg > 0:
+            squared_norms = pm.positive.diagonal()
+            loss = loss + 0.25 * l2_reg * (squared_norms[anchors].mean() + squared_norms[positives].mean())
+        return loss
 
 
 class NPairLoss(PairLoss):

@@ -9,11 +9,10 @@ import torch
 from torch import Tensor
 
 from eelib.distances import euclidean_from_squared
-from eelib.losses._common import TRIPLET_MINING, PairLoss, check_hyperparameters, loss_entry
+from eelib.losses._common import TRIPLET_MINING, PairLoss, check_hyperparameters, full_precision
 from eelib.mining import PairMatrices, pair_matrices
 
 
-@loss_entry
 def triplet_loss(
     embeddings: Tensor,
     labels: Tensor,
@@ -67,24 +66,25 @@ def triplet_loss(
     A. Hermans, L. Beyer, B. Leibe. In Defense of the Triplet Loss for Person
     Re-Identification. arXiv:1703.07737, Eq. 5.
     """
-    checked = check_hyperparameters(margin=margin, mining=mining, squared=squared)
-    margin, mining, squared = checked["margin"], checked["mining"], checked["squared"]
-    pm = pair_matrices(
-        embeddings, labels, n_synthetic=n_synthetic,
-        normalize_synthetic=normalize_synthetic, measure="squared_distance",
-    )
-    if squared:
-        d_pos, d_neg = pm.positive, pm.negative
-    else:
-        d_pos = euclidean_from_squared(pm.positive, check_finite=False)
-        d_neg = euclidean_from_squared(pm.negative, check_finite=False) if pm.mined else d_pos
+    with full_precision(embeddings) as embeddings:
+        checked = check_hyperparameters(margin=margin, mining=mining, squared=squared)
+        margin, mining, squared = checked["margin"], checked["mining"], checked["squared"]
+        pm = pair_matrices(
+            embeddings, labels, n_synthetic=n_synthetic,
+            normalize_synthetic=normalize_synthetic, measure="squared_distance",
+        )
+        if squared:
+            d_pos, d_neg = pm.positive, pm.negative
+        else:
+            d_pos = euclidean_from_squared(pm.positive, check_finite=False)
+            d_neg = euclidean_from_squared(pm.negative, check_finite=False) if pm.mined else d_pos
 
-    if mining == "hardest":
-        hard = batch_hard(pm, d_pos, d_neg)
-        hinge = torch.where(hard.valid, torch.relu(hard.positive - hard.negative + margin), 0.0)
-        return hinge.sum() / hard.valid.sum().clamp_min(1)
-    total, count = _triplet_sums(pm, d_pos, d_neg, margin, semihard=mining == "semihard")
-    return total / count.clamp_min(1)
+        if mining == "hardest":
+            hard = batch_hard(pm, d_pos, d_neg)
+            hinge = torch.where(hard.valid, torch.relu(hard.positive - hard.negative + margin), 0.0)
+            return hinge.sum() / hard.valid.sum().clamp_min(1)
+        total, count = _triplet_sums(pm, d_pos, d_neg, margin, semihard=mining == "semihard")
+        return total / count.clamp_min(1)
 
 
 def _triplet_sums(pm: PairMatrices, d_pos: Tensor, d_neg: Tensor, margin: float, *,
