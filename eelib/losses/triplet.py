@@ -93,50 +93,60 @@ def _triplet_sums(pm: PairMatrices, d_pos: Tensor, d_neg: Tensor, margin: float,
 
     Every anchor's negative distances are sorted once. For a positive pair (a, p) the
     negatives with a non-zero hinge, ``d(a,n) − d(a,p) < m``, are a prefix of that order
-    (the rounded difference grows with ``d(a,n)``), found by binary search with that very
-    comparison; their hinges sum to ``k (m + d(a,p)) − Σ_prefix d(a,n)``. Semi-hard
-    triplets, ``0 < d(a,n) − d(a,p) ≤ m``, are the range between two such searches. No
-    B × B × B tensor is formed and the shapes never depend on the labels, so nothing is
-    read back to the host.
+    (the rounded difference grows with ``d(a,n)``), counted by a search for the largest
+    distance that passes that very comparison (:func:`_largest_passing`); their hinges sum
+    to ``k (m + d(a,p)) − Σ_prefix d(a,n)``. Semi-hard triplets, ``0 < d(a,n) − d(a,p) ≤ m``,
+    are the range between two such counts. No B × B × B tensor is formed and the shapes
+    never depend on the labels, so nothing is read back to the host.
     """
     batch = d_neg.shape[0]
     ordered = d_neg.masked_fill(~pm.different_label, math.inf).sort(dim=1).values  # negatives first
-    ordered_finite = torch.where(pm.different_label.sum(1, keepdim=True) > torch.arange(batch, device=d_neg.device),
-                                 ordered, 0.0)
+    n_negatives = pm.different_label.sum(1, keepdim=True)
+    ordered_finite = torch.where(n_negatives > torch.arange(batch, device=d_neg.device), ordered, 0.0)
     prefix = torch.cat([ordered_finite.new_zeros(batch, 1), ordered_finite.cumsum(1)], dim=1)
     with torch.no_grad():
-        gap_of = ordered.detach()
-        threshold = d_pos.detach()
-        below = _prefix_length(gap_of, threshold, margin, strict=True)  # d(a,n) − d(a,p) < m
+        search, anchor_positive = ordered.detach(), d_pos.detach().contiguous()
+
+        def count(largest: Tensor) -> Tensor:
+            return torch.searchsorted(search, largest, right=True)
+
+        below = count(_largest_passing(anchor_positive, margin, strict=True))  # d(a,n) − d(a,p) < m
         if semihard:
-            start = torch.searchsorted(gap_of, threshold.contiguous(), right=True)  # d(a,n) <= d(a,p)
-            valid_end = _prefix_length(gap_of, threshold, margin, strict=False)  # d(a,n) − d(a,p) <= m
-            counted = (valid_end - start).clamp_min(0)
+            start = count(anchor_positive)  # d(a,n) − d(a,p) <= 0, i.e. d(a,n) <= d(a,p)
+            counted = (count(_largest_passing(anchor_positive, margin, strict=False)) - start).clamp_min(0)
         else:
             start = torch.zeros_like(below)
-            counted = pm.different_label.sum(1, keepdim=True).expand(batch, batch)
+            counted = n_negatives.expand(batch, batch)
     active = (below - start).clamp_min(0)
     per_pair = active * (margin + d_pos) - (prefix.gather(1, below.clamp_min(start)) - prefix.gather(1, start))
     total = torch.where(pm.same_label, per_pair, 0.0).sum()
     return total, torch.where(pm.same_label, counted, 0).sum()
 
 
-def _prefix_length(ordered: Tensor, d_pos: Tensor, margin: float, *, strict: bool) -> Tensor:
-    """For every (a, p), how many of anchor a's sorted negatives have ``d(a,n) − d(a,p) < m`` (``<=``).
+#: Steps of one unit in the last place that :func:`_largest_passing` may take each way: the
+#: rounded ``d(a,p) + m`` lies within two of the boundary it looks for.
+ULP_STEPS = 4
 
-    A binary search of fixed length over the columns, evaluating the comparison exactly as
-    the hinge does (so the boundary is never decided by another rounding).
+
+def _largest_passing(d_pos: Tensor, margin: float, *, strict: bool) -> Tensor:
+    """For every entry, the largest float ``x`` with ``x − d(a,p) < m`` (``<=`` if not ``strict``), as rounded.
+
+    The comparison is made exactly as the hinge makes it, so a distance at the boundary is
+    counted as the B × B × B formulation would count it. The rounded ``d(a,p) + m`` is within
+    a few units in the last place of the answer; it is moved down while it fails and then up
+    while its successor passes.
     """
-    batch = ordered.shape[1]
-    low = torch.zeros(d_pos.shape, dtype=torch.long, device=d_pos.device)
-    high = torch.full_like(low, batch)
-    for _ in range(max(1, batch.bit_length())):
-        middle = (low + high) // 2
-        gap = ordered.gather(1, middle.clamp_max(batch - 1)) - d_pos
-        inside = (gap < margin if strict else gap <= margin) & (middle < high)
-        low = torch.where(inside, middle + 1, low)
-        high = torch.where(inside, high, middle)
-    return low
+    def passes(x: Tensor) -> Tensor:
+        return x - d_pos < margin if strict else x - d_pos <= margin
+
+    largest = d_pos + margin
+    down, up = torch.full_like(largest, -math.inf), torch.full_like(largest, math.inf)
+    for _ in range(ULP_STEPS):
+        largest = torch.where(passes(largest), largest, torch.nextafter(largest, down))
+    for _ in range(ULP_STEPS):
+        successor = torch.nextafter(largest, up)
+        largest = torch.where(passes(successor), successor, largest)
+    return largest
 
 
 class BatchHard(NamedTuple):
