@@ -243,7 +243,7 @@ def bench_generation(rounds: int, per_round: int) -> dict[str, float]:
     prov = synthetic_provenance(labels, 2)
     weight, first, second = prov.weight[32:, None].float(), prov.parent_a[32:], prov.parent_b[32:]
     steps = {
-        "expand_ms": lambda: expand(x, labels, 2),
+        "expand_ms": lambda: expand(x, labels, n_synthetic=2),
         "arithmetic_ms": lambda: F.normalize((1 - weight) * x[first] + weight * x[second], dim=1),
         "gram_path_ms": lambda: expanded_inner_products(x @ x.T, synthetic_provenance(labels, 2)),
         "triplet_ms": lambda: triplet_loss(x, labels, margin=MARGIN["triplet"], mining="hardest"),

@@ -5,11 +5,11 @@ in the caller's terms (which argument, what was expected) instead of as a NaN or
 shape error deep inside torch. The module holds the three limits that keep a valid call
 finite and affordable:
 
-* **Precision.** Batches are float32 or float64. Half precision (float16, bfloat16) and
-  the float8 types are refused, naming the fix (``embeddings.float()``, as
-  ``torch.autocast`` computes losses in float32): float16 cannot hold the 1e-12 clips of
-  :mod:`eelib.distances` and :mod:`eelib.expansion`, overflows at 65504 (a sum of a few
-  hundred squared distances), and the gradient of a float16 leaf overflows with it.
+* **Precision.** Batches are computed in float32 or float64. The losses accept float16 and
+  bfloat16 and compute them in float32, outside any ``torch.autocast`` region (autograd
+  returns the gradient in the input's dtype): float16 cannot hold the 1e-12 clips of
+  :mod:`eelib.distances` and :mod:`eelib.expansion` and overflows at 65504 (a sum of a few
+  hundred squared distances). Other entry points refuse half precision, naming ``.float()``.
 * **Magnitude.** Every loss combines squared distances (or inner products) with
   hyperparameters in products of two factors and in sums of up to ``B³`` terms. With
   ``Λ = finfo(dtype).max ** (1/3)`` (7.0e12 for float32, 5.6e102 for float64), squared
@@ -17,16 +17,21 @@ finite and affordable:
   ``Λ`` terms keep every intermediate value, and so the loss and its gradient, below
   ``finfo.max``. Hence :func:`norm_limit`: a row norm above ``sqrt(Λ) / 2`` (1.3e6 in
   float32) is refused instead of silently overflowing to Inf or NaN.
-* **Memory.** A call whose estimated peak memory exceeds :func:`memory_limit_bytes` (by
-  default 4 GiB or half the memory available, whichever is smaller) is refused before
-  anything is allocated (:func:`validate_memory`); :func:`set_memory_limit` changes it.
+* **Memory.** A call whose estimated peak memory exceeds :func:`memory_limit_bytes` (4 GiB
+  unless :func:`set_memory_limit` says otherwise) is refused before anything is allocated
+  (:func:`validate_memory`). Estimates are arithmetic on sizes, made once at the public
+  entry: for the losses, a bound on the size of the expanded problem
+  (:func:`eelib.mining.expansion_bytes`).
+
+Checks on values (finite, within the norm limit, a batch layout) run on the tensor's device
+(:func:`check_on_device`): a loss step reads nothing back to the host.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from functools import lru_cache
 from numbers import Real
 from pathlib import Path
@@ -42,8 +47,11 @@ from torch import Tensor
 #: hyperparameter with a distance overflows, and a positive one never underflows to 0.
 HYPERPARAMETER_LIMIT = 1e12
 
-#: The dtypes a batch of embeddings may have.
+#: The dtypes a batch of embeddings is computed in.
 BATCH_DTYPES = (torch.float32, torch.float64)
+
+#: Half-precision dtypes the losses accept and compute in float32.
+HALF_DTYPES = (torch.float16, torch.bfloat16)
 
 
 # --- flags, counts, numbers, choices ------------------------------------------------------
@@ -206,7 +214,8 @@ def _validate_dtype(name: str, tensor: Tensor) -> None:
         return
     if tensor.is_floating_point():
         raise TypeError(
-            f"{name} has dtype {tensor.dtype}; eelib computes in float32 or float64 only: half precision "
+            f"{name} has dtype {tensor.dtype}; eelib computes in float32 or float64 (the losses take float16 "
+            "and bfloat16 and compute them in float32): half precision "
             "cannot represent its 1e-12 clips, and its squared distances and gradients overflow at "
             f"{torch.finfo(tensor.dtype).max:g}. Pass {name}.float(): the loss then runs in float32 and "
             "autograd still returns gradients in the original dtype (as under torch.autocast)"
@@ -224,22 +233,52 @@ def norm_limit(dtype: torch.dtype) -> float:
     return math.sqrt(float(torch.finfo(dtype).max) ** (1.0 / 3.0)) / 2.0
 
 
-def _validate_magnitude(name: str, embeddings: Tensor) -> None:
-    """One reduction and one sync: the largest row norm is finite and within :func:`norm_limit`.
+def check_on_device(ok: Tensor, summary: str, detail: Callable[[], str]) -> None:
+    """Refuse an input when the 0-dim boolean tensor ``ok`` is false, without reading it on the host.
 
-    NaN propagates through the norm (benchmarks/README.md: why not ``.all()``); only when the
-    check fails is a second pass made, to say whether the values are non-finite or too large.
+    A check on values (finite, within a limit, a batch layout) would otherwise stop a GPU
+    on every call to copy one boolean back. The check is queued instead, with
+    ``torch._assert_async``: on the CPU it runs at once and fails here, raising
+    ``ValueError(detail())`` (``detail`` is only called then, so it may read values); on
+    an accelerator a failure is a device-side assertion carrying ``summary``, reported at
+    the next synchronisation (CUDA then needs a restart of the process, as after any
+    device-side assertion).
+
+    Parameters
+    ----------
+    ok : Tensor of bool, 0-dim
+    summary : str
+        What was expected, for the device-side assertion.
+    detail : callable
+        Returns the full message (which argument, what it holds, what to do).
     """
-    largest = float(torch.linalg.vector_norm(embeddings.detach(), dim=1).amax())
+    try:
+        torch._assert_async(ok, f"eelib: {summary}")
+    except (RuntimeError, NotImplementedError):
+        if not bool(ok):  # the check failed (or a backend without device-side assertions: read it)
+            raise ValueError(detail()) from None
+
+
+def _validate_magnitude(name: str, embeddings: Tensor) -> None:
+    """One reduction, checked on the device: the largest row norm is finite and within :func:`norm_limit`.
+
+    NaN propagates through the norm (benchmarks/README.md: why not ``.all()``), so one
+    comparison covers NaN, Inf and values too large.
+    """
     limit = norm_limit(embeddings.dtype)
-    if largest <= limit:
-        return
+    largest = torch.linalg.vector_norm(embeddings.detach(), dim=1).amax()
+    check_on_device(largest <= limit, f"{name} must be finite with row norms <= {limit:.3g}",
+                    lambda: _magnitude_message(name, embeddings, limit))
+
+
+def _magnitude_message(name: str, embeddings: Tensor, limit: float) -> str:
+    """Why :func:`_validate_magnitude` refused ``embeddings``: non-finite values, or the largest norm."""
     if not bool(torch.isfinite(embeddings.detach()).all()):
-        raise ValueError(f"{name} contains NaN or Inf values")
+        return f"{name} contains NaN or Inf values"
     values = embeddings.detach().double()
     peak = values.abs().amax()
     largest = float(peak * torch.linalg.vector_norm(values / peak, dim=1).amax())  # scaled: no overflow
-    raise ValueError(
+    return (
         f"{name} has a row of norm {largest:.3g}, above the limit {limit:.3g} for {embeddings.dtype}: "
         "its squared distances and the sums over pairs would overflow. Rescale the embeddings "
         "(e.g. L2-normalise them)" + (" or use float64" if embeddings.dtype == torch.float32 else "")
@@ -353,26 +392,15 @@ def as_label_tensor(labels: Tensor | ArrayLike, name: str = "labels") -> Tensor:
 
 # --- memory --------------------------------------------------------------------------------
 
-#: Below this estimate a call is not checked against the memory available (no system query).
-UNCHECKED_BYTES = 64 * 2**20
-
-#: Share of the memory available at call time that one call may plan to use.
-MEMORY_FRACTION = 0.5
-
-#: The largest estimate allowed by default, whatever the memory available: it bounds the
-#: time a call may take too (EE with n = 2000 on 8 samples, estimated 2.6 GB, runs for seconds).
+#: The largest estimated memory one call may use unless :func:`set_memory_limit` says otherwise.
+#: It bounds the time a call may take too.
 DEFAULT_LIMIT_BYTES = 4 * 2**30
 
 _memory_limit_override: int | None = None
 
 
 def set_memory_limit(n_bytes: int | None) -> None:
-    """Set the largest estimated memory one eelib call may use, or ``None`` for the default.
-
-    The default is :data:`DEFAULT_LIMIT_BYTES` or :data:`MEMORY_FRACTION` of the memory
-    available when the call is made, whichever is smaller (available: on Linux the smaller
-    of ``MemAvailable`` and the cgroup's headroom; on CUDA the free device memory plus what
-    torch's caching allocator holds unused; elsewhere it is not read).
+    """Set the largest estimated memory one eelib call may use, or ``None`` for :data:`DEFAULT_LIMIT_BYTES`.
 
     Parameters
     ----------
@@ -383,50 +411,9 @@ def set_memory_limit(n_bytes: int | None) -> None:
     _memory_limit_override = None if n_bytes is None else validate_count("n_bytes", n_bytes, minimum=1)
 
 
-def _read_int(path: str) -> int | None:
-    try:
-        text = Path(path).read_text().split()[0]
-    except (OSError, IndexError):
-        return None
-    return int(text) if text.isdigit() else None
-
-
-def _available_cpu_bytes() -> int | None:
-    """MemAvailable, capped by the cgroup (v2 or v1) limit minus its usage; None off Linux."""
-    available = None
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    available = int(line.split()[1]) * 1024
-                    break
-    except OSError:
-        return None
-    for limit_file, usage_file in (("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory.current"),
-                                   ("/sys/fs/cgroup/memory/memory.limit_in_bytes",
-                                    "/sys/fs/cgroup/memory/memory.usage_in_bytes")):
-        limit, usage = _read_int(limit_file), _read_int(usage_file)
-        if limit is not None and usage is not None and limit < 2**60:
-            headroom = max(limit - usage, 0)
-            available = headroom if available is None else min(available, headroom)
-            break
-    return available
-
-
-def memory_limit_bytes(device: torch.device | str = "cpu") -> int:
-    """The largest estimated memory (bytes) one call may use on ``device`` (see :func:`set_memory_limit`)."""
-    if _memory_limit_override is not None:
-        return _memory_limit_override
-    device = torch.device(device)
-    available = None
-    if device.type == "cpu":
-        available = _available_cpu_bytes()
-    elif device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        available = free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device)
-    if available is None:
-        return DEFAULT_LIMIT_BYTES
-    return min(DEFAULT_LIMIT_BYTES, int(MEMORY_FRACTION * available))
+def memory_limit_bytes() -> int:
+    """The largest estimated memory (bytes) one call may use (see :func:`set_memory_limit`)."""
+    return DEFAULT_LIMIT_BYTES if _memory_limit_override is None else _memory_limit_override
 
 
 def _format_bytes(n_bytes: float) -> str:
@@ -437,16 +424,11 @@ def _format_bytes(n_bytes: float) -> str:
     raise AssertionError("unreachable")
 
 
-def needs_memory_check(n_bytes: int) -> bool:
-    """Whether :func:`validate_memory` would compare ``n_bytes`` with the limit at all.
-
-    A caller whose exact estimate costs work can first try a cheap upper bound.
-    """
-    return n_bytes > UNCHECKED_BYTES or _memory_limit_override is not None
-
-
 def validate_memory(what: str, n_bytes: int, device: torch.device | str = "cpu") -> None:
     """Refuse a call whose estimated peak memory exceeds :func:`memory_limit_bytes`.
+
+    The estimate is arithmetic on sizes (nothing is read from the system or the device),
+    so the check costs nothing and needs no synchronisation.
 
     Call it with the estimate BEFORE allocating: a refused call then leaves nothing behind.
 
@@ -464,9 +446,7 @@ def validate_memory(what: str, n_bytes: int, device: torch.device | str = "cpu")
     ValueError
         Naming ``what``, the estimate and the limit.
     """
-    if not needs_memory_check(n_bytes):
-        return
-    limit = memory_limit_bytes(device)
+    limit = memory_limit_bytes()
     if n_bytes > limit:
         raise ValueError(
             f"{what} would need about {_format_bytes(n_bytes)} of memory (estimated before allocating), "

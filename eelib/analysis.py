@@ -32,7 +32,7 @@ from eelib._validation import validate_batch, validate_memory, validate_non_nega
 from eelib.distances import pairwise_distances, squared_distances_from_gram
 from eelib.expansion import expanded_inner_products
 from eelib.losses import get_loss
-from eelib.mining import expanded_matrix_bytes, expansion_plan, validate_expansion
+from eelib.mining import expansion_plan, validate_expansion
 
 #: Size of the probe block appended to the embeddings; it shifts squared norms by ε² = 1e-12.
 PROBE_EPS = 1e-6
@@ -277,8 +277,7 @@ def hardest_negative_pairs(
     HardestNegatives
     """
     validate_batch(embeddings, labels)
-    n_synthetic, normalize_synthetic = validate_expansion(embeddings, labels, n_synthetic, normalize_synthetic,
-                                                          estimate=expanded_matrix_bytes)
+    n_synthetic, normalize_synthetic = validate_expansion(embeddings, n_synthetic, normalize_synthetic, whole=True)
     provenance, sets = expansion_plan(labels, n_synthetic)
     gram = embeddings @ embeddings.T
     expanded = expanded_inner_products(gram, provenance, normalize=normalize_synthetic)
@@ -320,8 +319,7 @@ def class_distance_matrix(
         Classes in sorted label order; computed in float64, returned in the embeddings' dtype.
     """
     validate_batch(embeddings, labels)
-    n_synthetic, normalize_synthetic = validate_expansion(embeddings, labels, n_synthetic, normalize_synthetic,
-                                                          estimate=expanded_matrix_bytes)
+    n_synthetic, normalize_synthetic = validate_expansion(embeddings, n_synthetic, normalize_synthetic, whole=True)
     provenance, _ = expansion_plan(labels, n_synthetic)
     gram = embeddings.detach().to(torch.float64) @ embeddings.detach().to(torch.float64).T
     distances = squared_distances_from_gram(

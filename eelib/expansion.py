@@ -43,10 +43,9 @@ from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
 from eelib._validation import (
-    needs_memory_check,
     validate_batch,
     validate_count,
     validate_finite,
@@ -73,23 +72,6 @@ def norm_eps(dtype: torch.dtype) -> float:
 
 #: Bytes per expanded row of a :class:`Provenance` (five int64/float64/bool vectors, with slack).
 PROVENANCE_BYTES_PER_ROW = 48
-
-
-def count_pairs(labels: Tensor) -> tuple[int, int]:
-    """How many pairs :func:`pair_within_classes` forms, and in how many pairs a sample can be.
-
-    A class of ``m`` instances gives ``ceil(m / 2)`` pairs; when ``m`` is odd and at least 3,
-    its first instance is in two of them (one sample in two pairs), otherwise in one.
-
-    Returns
-    -------
-    n_pairs : int
-    pairs_per_sample : int
-        1 or 2: the most pairs any one sample belongs to.
-    """
-    counts = torch.unique(labels, return_counts=True)[1]
-    odd = bool(((counts % 2 == 1) & (counts >= 3)).any())
-    return int(((counts + 1) // 2).sum()), 2 if odd else 1
 
 
 class Expansion(NamedTuple):
@@ -194,22 +176,19 @@ def synthetic_provenance(labels: Tensor, n_synthetic: int) -> Provenance:
     labels = validate_labels(labels)
     n_synthetic = validate_n_synthetic(n_synthetic)
     batch = labels.shape[0]
-    _validate_expanded_rows(labels, n_synthetic, PROVENANCE_BYTES_PER_ROW, labels.device,
-                            lambda rows: f"n_synthetic={n_synthetic} with a batch of {batch} ({rows} expanded rows)")
+    _validate_expanded_rows(batch, n_synthetic, PROVENANCE_BYTES_PER_ROW, labels.device,
+                            lambda rows: f"n_synthetic={n_synthetic} with a batch of {batch} (at most {rows} expanded rows)")
     return _provenance(labels, n_synthetic)
 
 
-def _validate_expanded_rows(labels: Tensor, n_synthetic: int, bytes_per_row: int, device: torch.device,
+def _validate_expanded_rows(batch: int, n_synthetic: int, bytes_per_row: int, device: torch.device,
                             what: Callable[[int], str]) -> None:
-    """Refuse an expansion whose ``N = B + n·P`` rows of ``bytes_per_row`` would not fit in memory.
+    """Refuse an expansion whose rows (at most ``N = B (1 + n)``) of ``bytes_per_row`` would not fit in memory.
 
-    The pairs are counted (a ``torch.unique``, a sync on a GPU) only when the bound ``P <= B``
-    could exceed the limit; ``what(N)`` describes the call in the message.
+    ``what(N)`` describes the call in the message. Arithmetic on sizes: no label is read.
     """
-    batch = labels.shape[0]
-    if n_synthetic and needs_memory_check((batch + n_synthetic * batch) * bytes_per_row):
-        rows = batch + n_synthetic * count_pairs(labels)[0]
-        validate_memory(what(rows), rows * bytes_per_row, device)
+    rows = batch * (1 + n_synthetic)
+    validate_memory(what(rows), rows * bytes_per_row, device)
 
 
 def _provenance(labels: Tensor, n_synthetic: int) -> Provenance:
@@ -230,7 +209,7 @@ def _provenance(labels: Tensor, n_synthetic: int) -> Provenance:
 
 
 def expand(
-    embeddings: Tensor, labels: Tensor, n_synthetic: int, *, normalize: bool = True
+    embeddings: Tensor, labels: Tensor, *, n_synthetic: int, normalize_synthetic: bool = True
 ) -> Expansion:
     """Generate EE's synthetic points explicitly (the paper's Fig. 1).
 
@@ -241,7 +220,7 @@ def expand(
     labels : Tensor of int, shape (B,)
     n_synthetic : int
         Number ``n`` of synthetic points per pair; 0 returns the batch unchanged.
-    normalize : bool, default True
+    normalize_synthetic : bool, default True
         L2-normalise the synthetic points onto the unit hypersphere (the paper's
         default; the originals are left as they are).
 
@@ -253,18 +232,18 @@ def expand(
     Examples
     --------
     >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    >>> out = expand(x, torch.tensor([0, 0]), 1, normalize=False)
+    >>> out = expand(x, torch.tensor([0, 0]), n_synthetic=1, normalize_synthetic=False)
     >>> out.embeddings[2]
     tensor([0.5000, 0.5000])
     """
     validate_batch(embeddings, labels)
     n_synthetic = validate_n_synthetic(n_synthetic)
-    normalize = validate_flag("normalize", normalize)
+    normalize = validate_flag("normalize_synthetic", normalize_synthetic)
     batch, dim = embeddings.shape
     # the gathered parents, the weighted sum and the normalised copy: four (N, D) matrices
     bytes_per_row = 4 * dim * embeddings.element_size() + PROVENANCE_BYTES_PER_ROW
-    _validate_expanded_rows(labels, n_synthetic, bytes_per_row, embeddings.device, lambda rows: (
-        f"n_synthetic={n_synthetic} with a batch of {batch} ({rows} rows of dimension {dim})"))
+    _validate_expanded_rows(batch, n_synthetic, bytes_per_row, embeddings.device, lambda rows: (
+        f"n_synthetic={n_synthetic} with a batch of {batch} (at most {rows} rows of dimension {dim})"))
     prov = _provenance(labels, n_synthetic)
     weight = prov.weight.to(embeddings.dtype)[:, None]
     points = (1 - weight) * embeddings[prov.parent_a] + weight * embeddings[prov.parent_b]
@@ -272,6 +251,38 @@ def expand(
         synthetic = F.normalize(points[batch:], dim=1, eps=norm_eps(points.dtype))
         points = torch.cat([points[:batch], synthetic])
     return Expansion(points, prov.labels, prov.is_synthetic, prov.parent_a, prov.parent_b, prov.weight.to(embeddings.dtype))
+
+
+class EmbeddingExpansion(nn.Module):
+    """EE's expansion as a module: ``expansion(embeddings, labels)`` is :func:`expand` with fixed settings.
+
+    It adds no parameters. Give it to :class:`eelib.pml_reference.ExpandedLoss` to train any
+    pytorch-metric-learning loss with Embedding Expansion.
+
+    Parameters
+    ----------
+    n_synthetic : int, default 2
+        Synthetic points per pair (the paper's n; 2 in its experiments).
+    normalize_synthetic : bool, default True
+        L2-normalise the synthetic points.
+
+    Examples
+    --------
+    >>> expansion = EmbeddingExpansion(n_synthetic=1, normalize_synthetic=False)
+    >>> expansion(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0])).embeddings[2]
+    tensor([0.5000, 0.5000])
+    """
+
+    def __init__(self, *, n_synthetic: int = 2, normalize_synthetic: bool = True) -> None:
+        super().__init__()
+        self.n_synthetic = validate_n_synthetic(n_synthetic)
+        self.normalize_synthetic = validate_flag("normalize_synthetic", normalize_synthetic)
+
+    def forward(self, embeddings: Tensor, labels: Tensor) -> Expansion:  # noqa: D102
+        return expand(embeddings, labels, n_synthetic=self.n_synthetic, normalize_synthetic=self.normalize_synthetic)
+
+    def extra_repr(self) -> str:  # noqa: D102
+        return f"n_synthetic={self.n_synthetic}, normalize_synthetic={self.normalize_synthetic}"
 
 
 def synthetic_coefficients(

@@ -33,7 +33,6 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from eelib._validation import (
-    needs_memory_check,
     validate_batch,
     validate_choice,
     validate_flag,
@@ -43,7 +42,6 @@ from eelib._validation import (
 from eelib.distances import squared_distances_from_gram
 from eelib.expansion import (
     Provenance,
-    count_pairs,
     expanded_sets,
     pair_within_classes,
     synthetic_coefficients,
@@ -114,7 +112,7 @@ def pair_matrices(
     PairMatrices
     """
     validate_batch(embeddings, labels)
-    n_synthetic, normalize_synthetic = validate_expansion(embeddings, labels, n_synthetic, normalize_synthetic)
+    n_synthetic, normalize_synthetic = validate_expansion(embeddings, n_synthetic, normalize_synthetic)
     measure = validate_choice("measure", measure, MEASURES)
     return build_pair_matrices(embeddings, labels, n_synthetic=n_synthetic,
                                normalize_synthetic=normalize_synthetic, measure=measure)
@@ -520,20 +518,27 @@ class _HardestPairs(torch.autograd.Function):
         return grad_gram, grad_base, grad_coefficients, grad_half_synthetic, grad_half_original, None
 
 
-# --- the boundary: EE's arguments and the memory they imply -------------------------------
+# --- the boundary: EE's arguments and the one memory guard ---------------------------------
+
+#: Values held per entry of the B × N expanded problem (the Gram, distance and mask matrices,
+#: the mining's candidates and their backward).
+VALUES_PER_ENTRY = 10
+
+#: Values held per pair of synthetic points of different segments (the mining's
+#: synthetic-against-synthetic candidates, saved for the backward pass).
+VALUES_PER_SYNTHETIC_PAIR = 3
 
 
-def pair_matrices_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: int, pairs_per_sample: int = 2,
-                        device: torch.device | str = "cpu") -> int:
-    """Estimated peak memory (bytes) of :func:`build_pair_matrices` plus the backward it records.
+def expansion_bytes(batch: int, n_synthetic: int, itemsize: int, *, whole: bool = False) -> int:
+    """A bound on the peak memory (bytes) of a loss on a batch of ``batch`` with ``n_synthetic``.
 
-    Without EE a few B × B matrices (Gram, distances, masks): ``10 B²`` values. With EE,
-    :func:`hardest_pair_matrix` works on ``B′ = 2P`` layout rows (P segments) and never forms
-    the expanded N × N matrix: ``(3.5 + n/2) B′²`` values for its B′-wide matrices and the
-    saved selection, ``3 (9 + 3n + n²/2) b B′`` for one block of ``b = min(P, E // B′)``
-    segments' candidates (``E`` = :func:`block_elements` of the device: 2¹⁶ on the CPU, 2²⁶ on a GPU), and ``2 B′²`` for gathering rows outside the official layout
-    (counted always, as an upper bound). Measured in benchmarks/README.md;
-    tests/test_validation.py checks it against a measured peak.
+    The expanded batch has at most ``N = B (1 + n)`` rows (EE forms at most one pair per
+    original). A loss works on the ``B × N`` problem and never forms the N × N matrix, but
+    its mining compares the synthetic points of the segments in a block with every other
+    segment's: ``10 B N + 3 (n B)²`` values. Work on the whole expanded batch
+    (``whole=True``: :mod:`eelib.analysis`) holds ``N × N`` matrices: ``10 N²`` values.
+    Arithmetic on sizes only: no labels are read. tests/test_validation.py checks that the
+    bound covers a measured peak.
 
     Parameters
     ----------
@@ -541,58 +546,25 @@ def pair_matrices_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: in
         B.
     n_synthetic : int
         n; 0 without EE.
-    n_pairs : int
-        P, the pairs :func:`eelib.expansion.pair_within_classes` forms (at most B).
     itemsize : int
         Bytes per value of the embeddings' dtype.
-    pairs_per_sample : int, default 2
-        The most pairs one sample is in (1 when every class has an even size); 2 is the bound.
-        Not needed by this estimate (the layout rows already count a sample twice); kept so
-        that both estimates take the same arguments.
-    device : torch.device or str, default "cpu"
-        Where the mining runs: it sets the block size.
+    whole : bool, default False
+        Bound work on the whole expanded batch instead of a loss.
     """
-    values = 10 * batch * batch
-    if n_synthetic:
-        rows = 2 * n_pairs
-        block = max(1, min(n_pairs, block_elements(device) // rows))  # as hardest_pair_matrix blocks
-        values += int((5.5 + n_synthetic / 2) * rows * rows
-                      + 3 * (9 + 3 * n_synthetic + n_synthetic * n_synthetic / 2) * block * rows)
-    return values * itemsize
+    expanded = batch * (1 + n_synthetic)
+    if whole:
+        return VALUES_PER_ENTRY * expanded * expanded * itemsize
+    synthetic = n_synthetic * batch
+    return (VALUES_PER_ENTRY * batch * expanded + VALUES_PER_SYNTHETIC_PAIR * synthetic * synthetic) * itemsize
 
 
-def expanded_matrix_bytes(batch: int, n_synthetic: int, n_pairs: int, itemsize: int, pairs_per_sample: int = 2,
-                          device: torch.device | str = "cpu") -> int:
-    """Estimated peak memory (bytes) of a computation on the whole expanded batch.
+def validate_expansion(embeddings: Tensor, n_synthetic: object, normalize_synthetic: object, *,
+                       whole: bool = False) -> tuple[int, bool]:
+    """Check EE's two arguments and refuse a batch whose problem would not fit in memory.
 
-    :func:`eelib.analysis.hardest_negative_pairs` and :func:`eelib.analysis.class_distance_matrix`
-    locate pairs in the N × N matrix of the expanded batch (``N = B + n · P``) and gather the
-    ``(B · L) × N`` rows of the expanded sets (width ``L = 1 + n``, or ``1 + 2n`` when a sample
-    is in two pairs): ``10 B² + 3.5 (N² + B L N)`` values. Measured peak RSS, float32,
-    forward + backward of the former N × N mining (2026-11-30): B = 8, n = 600: 120 to
-    209 MiB (estimate 232); B = 8, n = 2000: 1.47 GiB (2.5); B = 128, n = 100: 0.99 GiB (1.7).
-
-    Parameters
-    ----------
-    As :func:`pair_matrices_bytes` (``device`` is not needed: nothing here is blocked).
-    """
-    values = 10 * batch * batch
-    if n_synthetic:
-        expanded = batch + n_synthetic * n_pairs
-        width = 1 + pairs_per_sample * n_synthetic
-        values += 7 * expanded * (expanded + batch * width) // 2
-    return values * itemsize
-
-
-def validate_expansion(embeddings: Tensor, labels: Tensor, n_synthetic: object,
-                       normalize_synthetic: object, *, estimate=pair_matrices_bytes) -> tuple[int, bool]:
-    """Check EE's two arguments and refuse a batch whose pair matrices would not fit in memory.
-
-    Called after :func:`eelib._validation.validate_batch`. The memory estimate
-    (``estimate``: :func:`pair_matrices_bytes` for the losses, :func:`expanded_matrix_bytes`
-    for work on the whole expanded batch) is made before anything is allocated, with an
-    upper bound on the number of pairs first (no work on labels), and against the limit of
-    :func:`eelib._validation.memory_limit_bytes`.
+    Called after :func:`eelib._validation.validate_batch`; the one memory guard of the
+    losses (:func:`expansion_bytes` against :func:`eelib._validation.memory_limit_bytes`),
+    made before anything is allocated.
 
     Returns
     -------
@@ -601,15 +573,11 @@ def validate_expansion(embeddings: Tensor, labels: Tensor, n_synthetic: object,
     """
     n_synthetic = validate_n_synthetic(n_synthetic)
     normalize_synthetic = validate_flag("normalize_synthetic", normalize_synthetic)
-    batch, itemsize = labels.shape[0], embeddings.element_size()
-    n_bytes = estimate(batch, n_synthetic, batch, itemsize, device=embeddings.device)  # P <= B
-    if needs_memory_check(n_bytes):
-        if n_synthetic:
-            n_pairs, pairs_per_sample = count_pairs(labels)
-            n_bytes = estimate(batch, n_synthetic, n_pairs, itemsize, pairs_per_sample, device=embeddings.device)
-            what = f"n_synthetic={n_synthetic} with a batch of {batch} ({batch + n_synthetic * n_pairs} expanded rows)"
-        else:
-            what = f"a batch of {batch} embeddings"
-        validate_memory(what, n_bytes, embeddings.device)
+    batch = embeddings.shape[0]
+    n_bytes = expansion_bytes(batch, n_synthetic, embeddings.element_size(), whole=whole)
+    if n_synthetic:
+        what = f"n_synthetic={n_synthetic} with a batch of {batch} (at most {batch * (1 + n_synthetic)} expanded rows)"
+    else:
+        what = f"a batch of {batch} embeddings"
+    validate_memory(what, n_bytes, embeddings.device)
     return n_synthetic, normalize_synthetic
-

@@ -20,7 +20,7 @@ from eelib.experiments.analyses import (
     synthetic_query_recall,
 )
 from eelib.experiments.memory import TensorMemoryPeak, peak_bytes
-from eelib.losses import multi_similarity_loss, triplet_loss
+from eelib.losses import TripletLoss, multi_similarity_loss, triplet_loss
 from eelib.oracles import pairs_loops, synthetic_points_loops
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("one_torch_thread")]
@@ -34,7 +34,7 @@ def _expanded_set(e, i: int) -> list[int]:
 def _loop_candidate_share(labels: torch.Tensor, n: int) -> float:
     """Per anchor: count (a in E(i), b of another class) pairs with a synthetic end, by loops over expand()."""
     x = torch.randn(len(labels), 3, dtype=torch.float64)
-    e = expand(x, labels, n)
+    e = expand(x, labels, n_synthetic=n)
     shares = []
     for i in range(len(labels)):
         own = _expanded_set(e, i)
@@ -54,7 +54,7 @@ def test_random_share_matches_loops_over_expanded_points() -> None:
     shares = []
     for b in range(3):
         x, y = random_batch([4] * 5, 8, seed=b)
-        e = expand(x, y, 2)
+        e = expand(x, y, n_synthetic=2)
         d = torch.cdist(e.embeddings, e.embeddings)
         involves = []
         for i in range(len(y)):
@@ -69,14 +69,14 @@ def test_batch_members_loss_is_the_base_loss_on_a_hand_expanded_batch() -> None:
     x, y = random_batch([2, 2, 2], 4, seed=1)
     midpoints = F.normalize(torch.stack([(x[0] + x[1]) / 2, (x[2] + x[3]) / 2, (x[4] + x[5]) / 2]), dim=1)
     by_hand = torch.cat([x, midpoints]), torch.cat([y, torch.tensor([0, 1, 2])])
-    loss = synthetic_as_batch_members("triplet", 1)
-    assert loss(x, y, mining="hardest") == pytest.approx(float(triplet_loss(*by_hand, mining="hardest")))
+    loss = synthetic_as_batch_members(TripletLoss(mining="hardest"), 1)
+    assert loss(x, y) == pytest.approx(float(triplet_loss(*by_hand, mining="hardest")))
     ms = synthetic_as_batch_members(multi_similarity_loss, 1)
     assert ms(x, y) == pytest.approx(float(multi_similarity_loss(*by_hand)))
     with pytest.raises(ValueError, match="n_synthetic=0"):
-        loss(x, y, n_synthetic=2)
+        synthetic_as_batch_members(TripletLoss(n_synthetic=2), 1)
     with pytest.raises(ValueError, match="n_synthetic"):
-        synthetic_as_batch_members("triplet", 0)
+        synthetic_as_batch_members(TripletLoss(), 0)
 
 
 def test_synthetic_query_recall_matches_loops() -> None:

@@ -24,6 +24,7 @@ from eelib.distances import euclidean_from_squared, squared_distances_from_gram 
 from eelib.expansion import expanded_inner_products, synthetic_provenance  # noqa: E402
 from eelib.experiments import models  # noqa: E402
 from eelib.experiments.train import embed, fit  # noqa: E402
+from eelib.losses import TripletLoss  # noqa: E402
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -44,22 +45,19 @@ FIT_CASES = {
     "epochs=True": ({"epochs": True}, TypeError, "epochs must be a positive int"),
     "steps_per_epoch=2.0": ({"steps_per_epoch": 2.0}, TypeError, "steps_per_epoch must be a positive int"),
     "classes_per_batch=1": ({"classes_per_batch": 1}, ValueError, "classes_per_batch must be >= 2"),
-    "samples_per_class=1 with EE": ({"samples_per_class": 1, "n_synthetic": 2}, ValueError, "samples_per_class must be >= 2"),
+    "samples_per_class=1 with EE": ({"samples_per_class": 1, "loss": TripletLoss(n_synthetic=2)}, ValueError,
+                                    "samples_per_class must be >= 2"),
     "lr=nan": ({"lr": float("nan")}, ValueError, "lr must be a finite number > 0"),
     "lr=0": ({"lr": 0.0}, ValueError, "lr must be a finite number > 0"),
     "weight_decay=-1": ({"weight_decay": -1.0}, ValueError, "weight_decay must be a finite number >= 0"),
     "seed=-1": ({"seed": -1}, ValueError, "seed must be in"),
     "seed='a'": ({"seed": "a"}, TypeError, "seed must be an int"),
     "progress='no'": ({"progress": "no"}, TypeError, "progress must be True or False"),
-    "normalize_synthetic='no'": ({"normalize_synthetic": "no"}, TypeError, "normalize_synthetic must be True or False"),
-    "n_synthetic=1.0": ({"n_synthetic": 1.0}, TypeError, "n_synthetic must be a non-negative int"),
-    "loss_kwargs=list": ({"loss_kwargs": [("margin", 1)]}, TypeError, "loss_kwargs must be a dict"),
-    "loss_kwargs with n_synthetic": ({"loss_kwargs": {"n_synthetic": 2}}, ValueError, "loss_kwargs must not hold"),
+    "loss=1": ({"loss": 1}, TypeError, "loss must be a loss module or a callable"),
     "eval_set=tensor": ({"eval_set": X}, TypeError, "eval_set must be a pair"),
     "on_epoch_end=1": ({"on_epoch_end": 1}, TypeError, "on_epoch_end must be callable"),
     "device='gpu'": ({"device": "gpu"}, ValueError, "device must name a torch device"),
-    "loss='hinge'": ({"loss": "hinge"}, ValueError, "loss must be one of"),
-    "margin=inf": ({"loss_kwargs": {"margin": float("inf")}}, ValueError, "margin must be in"),
+    "loss='hinge'": ({"loss": "hinge"}, TypeError, "loss must be a configured loss"),
 }
 
 
@@ -71,7 +69,7 @@ def test_fit_refuses_bad_arguments_before_training(case):
 
 
 def test_fit_accepts_numpy_integers_and_checks_its_data():
-    history = _fit(epochs=np.int64(1), steps_per_epoch=np.int32(2), n_synthetic=np.int64(1))
+    history = _fit(epochs=np.int64(1), steps_per_epoch=np.int32(2), loss=TripletLoss(n_synthetic=np.int64(1)))
     assert len(history.loss) == 1 and np.isfinite(history.loss[0])
     with pytest.raises(ValueError, match="x has 40 samples but y has 39 labels"):
         fit(nn.Linear(6, 3), X, Y[:-1], progress=False)

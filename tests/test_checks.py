@@ -424,8 +424,8 @@ def test_the_refusal_names_what_ran() -> None:
 
 
 def test_every_check_refuses_eelib() -> None:
-    points_of = lambda a, b, n, normalize: expand(torch.stack([a, b]), torch.zeros(2, dtype=torch.long), n,  # noqa: E731
-                                                  normalize=normalize).embeddings[2:]
+    points_of = lambda a, b, n, normalize: expand(torch.stack([a, b]), torch.zeros(2, dtype=torch.long),  # noqa: E731
+                                                  n_synthetic=n, normalize_synthetic=normalize).embeddings[2:]
     for check, cheat in [(checks.check_expand, points_of),
                          (checks.check_ms_mining, checks.reference_ms_mining),
                          (checks.check_pair_counts, checks.reference_pair_counts),

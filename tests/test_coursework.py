@@ -302,7 +302,7 @@ HOSTILE = {
     "s4-crashes": "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
     # Specific to 08's first exercise, my_expand(x_i, x_j, n, normalize): it calls eelib's own function.
     "s5-copier": "from eelib.expansion import expand\n"
-                 "return expand(torch.stack([x_i, x_j]), torch.zeros(2, dtype=torch.long), n, normalize=normalize)"
+                 "return expand(torch.stack([x_i, x_j]), torch.zeros(2, dtype=torch.long), n_synthetic=n, normalize_synthetic=normalize)"
                  ".embeddings[2:]",
     "s6-honest": None,
 }

@@ -52,7 +52,7 @@ def test_points_divide_their_segment_equally(layout, n_synthetic):
     """Before normalisation: collinear with the parents, between them, at k/(n+1)."""
     sizes, shuffle = LAYOUTS[layout]
     x, y = make_batch(sizes, 6, seed=n_synthetic, shuffle=shuffle)
-    out = expand(x, y, n_synthetic, normalize=False)
+    out = expand(x, y, n_synthetic=n_synthetic, normalize_synthetic=False)
     rows = synthetic_rows(out)
     a, b, w = out.parent_a[rows], out.parent_b[rows], out.weight[rows]
     point, x_a, x_b = out.embeddings[rows], x[a], x[b]
@@ -70,8 +70,8 @@ def test_points_divide_their_segment_equally(layout, n_synthetic):
 def test_normalised_points_are_on_the_sphere_in_the_same_direction(layout, n_synthetic):
     sizes, shuffle = LAYOUTS[layout]
     x, y = make_batch(sizes, 5, seed=n_synthetic, shuffle=shuffle)
-    raw = expand(x, y, n_synthetic, normalize=False).embeddings
-    unit = expand(x, y, n_synthetic, normalize=True).embeddings
+    raw = expand(x, y, n_synthetic=n_synthetic, normalize_synthetic=False).embeddings
+    unit = expand(x, y, n_synthetic=n_synthetic, normalize_synthetic=True).embeddings
     batch = x.shape[0]
     torch.testing.assert_close(unit[batch:].norm(dim=1), torch.ones(unit.shape[0] - batch, dtype=x.dtype))
     torch.testing.assert_close(unit[batch:], raw[batch:] / raw[batch:].norm(dim=1, keepdim=True))
@@ -81,7 +81,7 @@ def test_normalised_points_are_on_the_sphere_in_the_same_direction(layout, n_syn
 def test_normalisation_leaves_the_originals_alone():
     x, y = make_batch([3, 3], 4)
     x = 2.5 * x
-    out = expand(x, y, 2, normalize=True)
+    out = expand(x, y, n_synthetic=2, normalize_synthetic=True)
     torch.testing.assert_close(out.embeddings[: x.shape[0]], x, rtol=0, atol=0)
 
 
@@ -91,7 +91,7 @@ def test_labels_provenance_and_count(layout):
     x, y = make_batch(sizes, 3, shuffle=shuffle)
     n_pairs = sum((size + 1) // 2 for size in sizes)  # ceil(m / 2) pairs per class
     for n_synthetic in range(5):
-        out = expand(x, y, n_synthetic)
+        out = expand(x, y, n_synthetic=n_synthetic)
         assert out.embeddings.shape == (x.shape[0] + n_synthetic * n_pairs, x.shape[1])
         assert int(out.is_synthetic.sum()) == n_synthetic * n_pairs
         assert torch.equal(out.labels, y[out.parent_a])
@@ -105,13 +105,13 @@ def test_labels_provenance_and_count(layout):
 
 def test_zero_synthetic_points_returns_the_batch():
     x, y = make_batch([2, 3], 4)
-    out = expand(x, y, 0)
+    out = expand(x, y, n_synthetic=0)
     assert torch.equal(out.embeddings, x)
     assert not bool(out.is_synthetic.any())
 
 
 def test_docstring_example():
-    out = expand(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0]), 1, normalize=False)
+    out = expand(torch.tensor([[1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 0]), n_synthetic=1, normalize_synthetic=False)
     torch.testing.assert_close(out.embeddings[2], torch.tensor([0.5, 0.5]))
 
 
@@ -119,7 +119,7 @@ def test_gradient_reaches_both_parents():
     """As in the official code, nothing stops the gradient through a synthetic point."""
     x, y = make_batch([2, 2], 3)
     x.requires_grad_(True)
-    out = expand(x, y, 1)
+    out = expand(x, y, n_synthetic=1)
     out.embeddings[4].sum().backward()  # the midpoint of rows 0 and 1
     assert bool((x.grad[0] != 0).any()) and bool((x.grad[1] != 0).any())
     assert bool((x.grad[2:] == 0).all())
@@ -128,7 +128,7 @@ def test_gradient_reaches_both_parents():
 @pytest.mark.parametrize("normalize", [True, False])
 def test_points_match_the_loop_oracle(normalize):
     x, y = make_batch([3, 4, 2], 7, shuffle=True, seed=4)
-    out = expand(x, y, 3, normalize=normalize)
+    out = expand(x, y, n_synthetic=3, normalize_synthetic=normalize)
     pairs = oracles.pairs_loops(y)
     expected = torch.cat([
         torch.stack(oracles.synthetic_points_loops(x[i], x[j], 3, normalize)) for i, j in pairs
@@ -167,7 +167,7 @@ def test_official_layout_gives_the_official_synthetic_set(sizes, normalize, n_sy
     x, y = make_batch(sizes, 5, seed=n_synthetic)
     batch = x.shape[0]
     official, official_labels = oracles.official_embedding_aug(x, y, n_synthetic, normalize)
-    ours = expand(x, y, n_synthetic, normalize=normalize)
+    ours = expand(x, y, n_synthetic=n_synthetic, normalize_synthetic=normalize)
     official_synthetic, ours_synthetic = official[batch:], ours.embeddings[batch:]
     assert official_synthetic.shape[0] == n_synthetic * batch
     assert ours_synthetic.shape[0] == n_synthetic * batch // 2
@@ -211,7 +211,7 @@ def test_gram_identity(layout, n_synthetic, normalize, dim):
     sizes, shuffle = LAYOUTS[layout]
     x, y = make_batch(sizes, dim, seed=dim + n_synthetic, shuffle=shuffle)
     x = x * (0.5 + torch.rand(x.shape[0], 1, dtype=x.dtype, generator=torch.Generator().manual_seed(1)))
-    explicit = expand(x, y, n_synthetic, normalize=normalize).embeddings
+    explicit = expand(x, y, n_synthetic=n_synthetic, normalize_synthetic=normalize).embeddings
     implicit = expanded_inner_products(x @ x.T, synthetic_provenance(y, n_synthetic), normalize=normalize)
     torch.testing.assert_close(implicit, explicit @ explicit.T, rtol=1e-12, atol=1e-12)
 
@@ -219,7 +219,7 @@ def test_gram_identity(layout, n_synthetic, normalize, dim):
 def test_distance_identity_for_a_synthetic_point():
     """‖s − x_k‖² = (1 − w) D²_ik + w D²_jk − w(1 − w) D²_ij (docs/paper.md §2.3)."""
     x, y = make_batch([4, 3, 2], 6, seed=9, shuffle=True)
-    out = expand(x, y, 3, normalize=False)
+    out = expand(x, y, n_synthetic=3, normalize_synthetic=False)
     sq = ((x[:, None, :] - x[None, :, :]) ** 2).sum(2)
     for r in synthetic_rows(out).tolist():
         i, j, w = int(out.parent_a[r]), int(out.parent_b[r]), float(out.weight[r])

@@ -62,7 +62,7 @@ def angles_of(batch: str) -> torch.Tensor:
 def test_shown_expansion_is_eelib_expand(n, normalize) -> None:
     state = explore(n, normalize)
     points, labels = toy_batch()
-    reference = expand(points, labels, n, normalize=normalize)
+    reference = expand(points, labels, n_synthetic=n, normalize_synthetic=normalize)
     assert torch.equal(state.expansion.embeddings, reference.embeddings)
     assert torch.equal(state.expansion.is_synthetic, reference.is_synthetic)
     assert len(state.expansion.labels) == 12 + 6 * n  # 6 pairs of 4-instance classes, n points each

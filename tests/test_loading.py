@@ -12,6 +12,7 @@ from eelib.experiments.datasets import EvalTransform, load_benchmark
 from eelib.experiments.loading import endless, pk_loader, write_image_folder
 from eelib.experiments.models import MLPEmbedder
 from eelib.experiments.train import fit
+from eelib.losses import TripletLoss
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -53,7 +54,7 @@ def test_endless_runs_over_epochs(image_root: Path) -> None:
 def test_fit_with_a_loader_equals_fit_with_tensors() -> None:
     """The batch hook changes where batches come from, not what training does."""
     x, y = make_latent_classes(n_classes=8, per_class=12, seed=0)
-    settings = dict(loss="triplet", loss_kwargs={"mining": "hardest"}, n_synthetic=2, epochs=2,
+    settings = dict(loss=TripletLoss(mining="hardest", n_synthetic=2), epochs=2,
                     classes_per_batch=4, samples_per_class=4, steps_per_epoch=3, seed=5, progress=False)
     torch.manual_seed(0)
     plain = fit(MLPEmbedder(x.shape[1], 8, hidden=(16,)), x, y, **settings)

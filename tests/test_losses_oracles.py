@@ -358,3 +358,37 @@ def test_gradcheck(case, n_synthetic, normalize):
 
     assert fn(x) > 0  # a zero loss would make the check vacuous
     assert torch.autograd.gradcheck(fn, (x,), eps=1e-6, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize("mining", ["all", "semihard"])
+@pytest.mark.parametrize("squared", [True, False])
+@pytest.mark.parametrize("margin", [0.0, 1.0, 3.0])
+def test_triplets_exactly_at_the_margin_or_at_zero_gap_count_as_the_loops_count_them(mining, squared, margin):
+    """Integer points on a line: many triplets have d(a,n) − d(a,p) exactly 0 or exactly m, the
+    boundaries of the hinge and of the semi-hard band; values and gradients match the loops."""
+    x = torch.tensor([[0.0], [1.0], [2.0], [3.0], [1.0], [4.0], [2.0], [0.0], [3.0], [5.0]], dtype=torch.float64)
+    y = torch.tensor([0, 0, 1, 1, 0, 2, 2, 1, 2, 0])
+    a, b = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ours = triplet_loss(a, y, margin=margin, mining=mining, squared=squared)
+    loops = oracles.triplet_loss_loops(b, y, margin=margin, mining=mining, squared=squared)
+    ours.backward()
+    loops.backward()
+    torch.testing.assert_close(ours, loops, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(a.grad, b.grad, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("strict", [True, False])
+def test_the_triplet_boundary_is_the_exact_largest_distance_that_passes(dtype, strict):
+    """Over distances and margins spanning many magnitudes, the boundary passes the hinge's own
+    comparison and its successor fails: the count of negatives below it is exact."""
+    from eelib.losses.triplet import _largest_passing
+
+    gen = torch.Generator().manual_seed(0)
+    d_pos = (10.0 ** torch.empty(4096, dtype=torch.float64).uniform_(-6, 6, generator=gen)).to(dtype)
+    for margin in (0.0, 1e-5, 0.2, 1.0, 3.7, 1e4):
+        largest = _largest_passing(d_pos, margin, strict=strict)
+        successor = torch.nextafter(largest, torch.full_like(largest, math.inf))
+        passes = largest - d_pos < margin if strict else largest - d_pos <= margin
+        fails = successor - d_pos >= margin if strict else successor - d_pos > margin
+        assert bool(passes.all()) and bool(fails.all())

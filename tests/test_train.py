@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from eelib.data import make_latent_classes, split_dataset
-from eelib.losses import triplet_loss
+from eelib.losses import MultiSimilarityLoss, TripletLoss, make_loss, triplet_loss
 from eelib.analysis import hardest_negative_pairs
 from eelib.experiments.models import MLPEmbedder
 from eelib.experiments.train import embed, fit
@@ -29,8 +29,8 @@ def _train(data, **kwargs):
 
 
 def test_rerun_is_bit_identical(data) -> None:
-    first = _train(data, n_synthetic=2, loss_kwargs={"mining": "hardest"})
-    second = _train(data, n_synthetic=2, loss_kwargs={"mining": "hardest"})
+    first = _train(data, loss=TripletLoss(mining="hardest", n_synthetic=2))
+    second = _train(data, loss=TripletLoss(mining="hardest", n_synthetic=2))
     assert first.loss == second.loss
     assert first.recall_at_1 == second.recall_at_1
     for a, b in zip(first.model.parameters(), second.model.parameters()):
@@ -38,7 +38,7 @@ def test_rerun_is_bit_identical(data) -> None:
 
 
 def test_training_lowers_the_loss_and_helps_unseen_classes(data) -> None:
-    history = _train(data, epochs=8, loss="multi_similarity")
+    history = _train(data, epochs=8, loss=MultiSimilarityLoss())
     assert history.loss[-1] < history.loss[0]
     assert history.recall_at_1[-1] > history.recall_at_1[0]
 
@@ -46,7 +46,7 @@ def test_training_lowers_the_loss_and_helps_unseen_classes(data) -> None:
 @pytest.mark.parametrize("loss", ["contrastive", "triplet", "npair", "lifted", "multi_similarity"])
 def test_every_loss_trains_with_and_without_ee(data, loss) -> None:
     for n in (0, 2):
-        history = _train(data, loss=loss, n_synthetic=n, epochs=2)
+        history = _train(data, loss=make_loss(loss, n_synthetic=n), epochs=2)
         assert len(history.loss) == len(history.recall_at_1) == len(history.seconds) == 2
         assert all(torch.isfinite(torch.tensor(history.loss)))
         share = history.hardest_negative_synthetic_share
@@ -56,12 +56,24 @@ def test_every_loss_trains_with_and_without_ee(data, loss) -> None:
 
 def test_npair_needs_pairs(data) -> None:
     with pytest.raises(ValueError, match="samples_per_class"):
-        _train(data, loss="npair", samples_per_class=4)
+        _train(data, loss=make_loss("npair"), samples_per_class=4)
 
 
-def test_unknown_loss_is_named(data) -> None:
+def test_a_loss_is_an_object_not_a_name(data) -> None:
+    with pytest.raises(TypeError, match=r"loss must be a configured loss such as .*make_loss\('triplet', \.\.\.\)"):
+        _train(data, loss="triplet")
     with pytest.raises(ValueError, match="loss must be one of"):
-        _train(data, loss="arcface")
+        make_loss("arcface")
+    with pytest.raises(TypeError, match="margin"):
+        make_loss("npair", margin=0.2)
+
+
+def test_the_loss_module_is_the_configuration_the_loop_uses(data) -> None:
+    """Training with a module equals training with the function and the same settings."""
+    module = _train(data, loss=TripletLoss(margin=0.1, mining="hardest", n_synthetic=2), epochs=2)
+    function = _train(data, loss=lambda e, y: triplet_loss(e, y, margin=0.1, mining="hardest", n_synthetic=2), epochs=2)
+    assert module.loss == function.loss
+    assert max(module.hardest_negative_synthetic_share) > 0 == max(function.hardest_negative_synthetic_share)
 
 
 def test_on_epoch_end_sees_each_epoch(data) -> None:
@@ -94,9 +106,9 @@ def test_hardest_negative_pair_is_the_one_batch_hard_triplet_uses(n) -> None:
 def test_a_non_finite_loss_stops_training_before_the_step_naming_where(data) -> None:
     calls = []
 
-    def loss_that_diverges(embeddings, labels, **options):
+    def loss_that_diverges(embeddings, labels):
         calls.append(len(calls))
-        value = triplet_loss(embeddings, labels, **options)
+        value = triplet_loss(embeddings, labels)
         return value * float("inf") if len(calls) == 5 else value
 
     torch.manual_seed(0)

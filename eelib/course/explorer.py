@@ -168,7 +168,7 @@ def explore(n: int, normalize: bool = True, batch: str = DEFAULT_BATCH, points: 
     hardest = hardest_negative_pairs(points, labels, n, normalize_synthetic=normalize)
     if torch.unique(labels).numel() < 2:
         raise ValueError("labels must contain at least two classes: a negative pair needs two")
-    expansion = expand(points, labels, n, normalize=normalize)
+    expansion = expand(points, labels, n_synthetic=n, normalize_synthetic=normalize)
     distances = torch.cdist(expansion.embeddings, expansion.embeddings)
     matrices = pair_matrices(points, labels, n_synthetic=n, normalize_synthetic=normalize,
                              measure="squared_distance")

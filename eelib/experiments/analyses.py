@@ -24,42 +24,43 @@ from eelib._validation import validate_positive_int
 from eelib.analysis import hardest_negative_pairs
 from eelib.data import PKSampler, random_batch
 from eelib.distances import euclidean_from_squared
-from eelib.expansion import expand
-from eelib.losses import LossFn, get_loss
+from eelib.expansion import EmbeddingExpansion, expand
 from eelib.losses.triplet import batch_hard
 from eelib.metrics import recall_at_k
 from eelib.mining import expansion_plan, pair_matrices
 
 
-def synthetic_as_batch_members(loss: str | LossFn, n_synthetic: int, *, normalize: bool = True) -> LossFn:
+def synthetic_as_batch_members(loss: Callable[[Tensor, Tensor], Tensor], n_synthetic: int, *,
+                               normalize_synthetic: bool = True) -> Callable[[Tensor, Tensor], Tensor]:
     """A loss that expands the batch with EE's points and treats them as ordinary samples.
 
     This is EE without HNPM: the ``n`` synthetic points of every same-class pair are
     appended to the batch with their parents' label (:func:`eelib.expansion.expand`), and
-    the base loss runs on the expanded batch *without* EE (``n_synthetic=0``). Synthetic
-    points then serve as anchors, positives and negatives like real samples, and nothing
-    selects the hardest pair between two expanded sets. Train with ``fit(...,
-    n_synthetic=0)``: the expansion happens inside.
+    the base loss runs on the expanded batch without EE. Synthetic points then serve as
+    anchors, positives and negatives like real samples, and nothing selects the hardest
+    pair between two expanded sets. Pass it to ``fit(..., loss=...)``.
 
     Parameters
     ----------
-    loss : str or callable
-        A base loss (name or eelib-style callable); it must accept any number of instances
-        per class (N-pair, whose batches are pairs, cannot be used).
+    loss : callable
+        A configured base loss without EE (e.g. ``TripletLoss(mining="hardest")``), called
+        as ``loss(embeddings, labels)``; it must accept any number of instances per class
+        (N-pair, whose batches are pairs, cannot be used).
     n_synthetic : int
-        Synthetic points per pair.
-    normalize : bool, default True
+        Synthetic points per pair (>= 1).
+    normalize_synthetic : bool, default True
         L2-normalise the synthetic points.
     """
-    base = get_loss(loss)
-    n_points = validate_positive_int("n_synthetic", n_synthetic)
+    if not callable(loss):
+        raise TypeError(f"loss must be a configured loss, called as loss(embeddings, labels), got {type(loss).__name__}")
+    if getattr(loss, "n_synthetic", 0):
+        raise ValueError("loss must not use EE itself (n_synthetic=0): this loss expands the batch instead")
+    expansion = EmbeddingExpansion(n_synthetic=validate_positive_int("n_synthetic", n_synthetic),
+                                   normalize_synthetic=normalize_synthetic)
 
-    def loss_on_expanded_batch(embeddings: Tensor, labels: Tensor, *, n_synthetic: int = 0,
-                               normalize_synthetic: bool = True, **hyperparameters) -> Tensor:
-        if n_synthetic:
-            raise ValueError("this loss expands the batch itself; train it with n_synthetic=0")
-        expanded = expand(embeddings, labels, n_points, normalize=normalize)
-        return base(expanded.embeddings, expanded.labels, **hyperparameters)
+    def loss_on_expanded_batch(embeddings: Tensor, labels: Tensor) -> Tensor:
+        expanded = expansion(embeddings, labels)
+        return loss(expanded.embeddings, expanded.labels)
 
     return loss_on_expanded_batch
 
@@ -125,7 +126,7 @@ def synthetic_query_recall(embeddings: Tensor, labels: Tensor, n_synthetic: int 
     original = recall_at_k(embeddings, labels, ks=(1,))[1]
     order = torch.argsort(labels, stable=True)
     gallery, gallery_labels = embeddings[order], labels[order]
-    expanded = expand(gallery, gallery_labels, n_synthetic)
+    expanded = expand(gallery, gallery_labels, n_synthetic=n_synthetic)
     synthetic = expanded.is_synthetic
     distances = torch.cdist(expanded.embeddings[synthetic], gallery)
     rows = torch.arange(int(synthetic.sum()))

@@ -35,7 +35,7 @@ def timing_table(out: Path, *, steps: int = 30, threads: int = 1) -> dict:
     torch.set_num_threads(threads)  # set here again: importing umap/numba can change it
     x = F.normalize(torch.randn(32, 512), dim=1)
     y = torch.arange(8).repeat_interleave(4)
-    generation = median_ms(lambda: expand(x, y, 2))  # 16 pairs × 2 = 32 synthetic points
+    generation = median_ms(lambda: expand(x, y, n_synthetic=2))  # 16 pairs × 2 = 32 synthetic points
     provenance = synthetic_provenance(y, 2)
     a, b = provenance.parent_a[32:], provenance.parent_b[32:]
     w = provenance.weight[32:, None].float()

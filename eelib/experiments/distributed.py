@@ -47,7 +47,7 @@ from eelib.experiments.datasets import BENCHMARKS, load_benchmark
 from eelib.experiments.loading import endless, pk_loader
 from eelib.experiments.models import IMAGE_MODELS, MLPEmbedder, image_embedder
 from eelib.experiments.train import embed, fit
-from eelib.losses import LOSSES, TRIPLET_MINING
+from eelib.losses import LOSSES, TRIPLET_MINING, make_loss
 from eelib.metrics import evaluate_embeddings
 
 
@@ -135,8 +135,9 @@ def _train(args: argparse.Namespace, rank: int, world: int, device: torch.device
                        pin_memory=device.type == "cuda")
     first_batch = next(iter(copy.deepcopy(loader.batch_sampler)))  # the loader's first batch, drawn from a copy
     loss_kwargs = {"mining": args.mining} if args.loss == "triplet" else {}
+    loss = make_loss(args.loss, n_synthetic=args.n_synthetic, **loss_kwargs)
     start = time.perf_counter()
-    history = fit(ddp, x_train, y_train, loss=args.loss, loss_kwargs=loss_kwargs, n_synthetic=args.n_synthetic,
+    history = fit(ddp, x_train, y_train, loss=loss,
                   epochs=args.epochs, classes_per_batch=args.classes_per_batch,
                   samples_per_class=args.samples_per_class, steps_per_epoch=args.steps_per_epoch, lr=args.lr,
                   seed=args.seed, progress=False, device=device, batches=endless(loader))

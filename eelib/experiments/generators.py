@@ -109,10 +109,7 @@ class GeneratorTripletLoss:
         self.generator, self.optimizer, self.margin = generator, optimizer, margin
         self.last_generator_loss = float("nan")
 
-    def __call__(self, embeddings: Tensor, labels: Tensor, *, n_synthetic: int = 0,
-                 normalize_synthetic: bool = True) -> Tensor:
-        if n_synthetic:
-            raise ValueError("the generator baseline does not combine with EE; use n_synthetic=0")
+    def __call__(self, embeddings: Tensor, labels: Tensor) -> Tensor:
         anchors, positives, negatives = hardest_triplets(embeddings.detach(), labels)
         a, p, n = embeddings[anchors], embeddings[positives], embeddings[negatives]
         synthetic = self.generator(a.detach(), p.detach(), n.detach())

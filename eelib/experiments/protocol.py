@@ -51,6 +51,7 @@ from eelib.experiments.generators import GeneratorTripletLoss, TripletGenerator
 from eelib.experiments.glyphs import make_font_glyphs
 from eelib.experiments.models import MLPEmbedder
 from eelib.experiments.train import embed, fit, gather
+from eelib.losses import make_loss
 from eelib.metrics import evaluate_embeddings, recall_at_k
 
 
@@ -216,17 +217,16 @@ def training_seed(run: Run) -> int:
 
 
 def _loss_for(run: Run, method: Method, spec: DataSpec):
-    """(loss, n_synthetic and normalize_synthetic for fit) of a run's variant."""
-    if run.variant in ("", SECOND_STREAM):
-        return method.loss, run.n_synthetic, True
-    if run.variant == "not normalised":
-        return method.loss, run.n_synthetic, False
+    """The configured loss of a run's variant, for fit."""
+    if run.variant in ("", SECOND_STREAM, "not normalised"):
+        return make_loss(method.loss, n_synthetic=run.n_synthetic, normalize_synthetic=run.variant != "not normalised",
+                         **method.kwargs)
     if run.variant == "without HNPM":
-        return synthetic_as_batch_members(method.loss, run.n_synthetic), 0, True
+        return synthetic_as_batch_members(make_loss(method.loss, **method.kwargs), run.n_synthetic)
     if run.variant == "generator":
         generator = TripletGenerator(spec.embedding_dim, hidden=GENERATOR_HIDDEN).to(run.device)
         optimizer = torch.optim.Adam(generator.parameters(), lr=run.lr)
-        return GeneratorTripletLoss(generator, optimizer, margin=method.kwargs["margin"]), 0, True
+        return GeneratorTripletLoss(generator, optimizer, margin=method.kwargs["margin"])
     raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {run.variant!r}")
 
 
@@ -247,7 +247,7 @@ def execute(run: Run, *, spec: DataSpec | None = None, data: DataSplit | None = 
     data = data or load_split(run.dataset, run.seed)
     torch.manual_seed(training_seed(run))
     model = model_factory() if model_factory is not None else make_model(spec, data.x_train.shape[1])
-    loss, n_fit, normalize = _loss_for(run, method, spec)
+    loss = _loss_for(run, method, spec)
     heatmaps, matrices = [], {}
     checkpoints = sorted({1, max(1, run.epochs // 2), run.epochs})
     if run.probes:
@@ -265,8 +265,7 @@ def execute(run: Run, *, spec: DataSpec | None = None, data: DataSplit | None = 
                              "mean_negative_distance": mean_negative_distance(matrix)})
             matrices[(epoch + 1, measured_with)] = matrix.tolist()
 
-    loss_kwargs = {} if run.variant == "generator" else method.kwargs  # the generator loss holds its margin
-    history = fit(model, data.x_train, data.y_train, loss=loss, loss_kwargs=loss_kwargs, n_synthetic=n_fit, normalize_synthetic=normalize, epochs=run.epochs,
+    history = fit(model, data.x_train, data.y_train, loss=loss, epochs=run.epochs,
                   classes_per_batch=run.classes_per_batch, samples_per_class=method.samples_per_class,
                   lr=run.lr, weight_decay=run.weight_decay, seed=training_seed(run), progress=False,
                   device=run.device, on_epoch_end=probe_heatmaps)
@@ -279,7 +278,7 @@ def execute(run: Run, *, spec: DataSpec | None = None, data: DataSplit | None = 
         hard_anchor_share=hard_anchor_share(lambda index: embed(model, gather(data.x_train, index)), data.y_train,
                                             classes_per_batch=run.classes_per_batch, seed=run.seed),
         train_seconds=sum(history.seconds),
-        synthetic_share=history.hardest_negative_synthetic_share if n_fit > 0 else [],
+        synthetic_share=history.hardest_negative_synthetic_share if getattr(loss, "n_synthetic", 0) > 0 else [],
         heatmaps=heatmaps,
         heatmap_matrices=matrices if run.seed == 0 else {},
     )

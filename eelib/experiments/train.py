@@ -13,9 +13,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -25,14 +24,13 @@ from tqdm.auto import tqdm
 from eelib._validation import (
     as_label_tensor,
     validate_flag,
-    validate_n_synthetic,
     validate_positive_int,
     validate_real,
     validate_seed,
 )
 from eelib.analysis import hardest_negative_pairs
 from eelib.data import PKSampler
-from eelib.losses import LossFn, batch_requirement, get_loss
+from eelib.losses import PairLoss, TripletLoss, batch_requirement
 from eelib.metrics import recall_at_k
 
 Samples = Tensor | Dataset
@@ -124,10 +122,7 @@ def fit(
     x: Samples,
     y: Tensor,
     *,
-    loss: str | LossFn = "triplet",
-    loss_kwargs: dict[str, Any] | None = None,
-    n_synthetic: int = 0,
-    normalize_synthetic: bool = True,
+    loss: PairLoss | Callable[[Tensor, Tensor], Tensor] | None = None,
     epochs: int = 10,
     classes_per_batch: int = 8,
     samples_per_class: int | None = None,
@@ -152,14 +147,12 @@ def fit(
         Training samples (a Dataset yields ``(input, label)`` items, e.g. images).
     y : Tensor
         Integer label of every sample.
-    loss : str or callable, default "triplet"
-        A name in :data:`eelib.losses.LOSSES` or a function with the eelib signature
-        ``loss(embeddings, labels, *, n_synthetic, normalize_synthetic, **kwargs)``.
-    loss_kwargs : dict, optional
-        Hyperparameters passed to the loss (e.g. ``{"margin": 0.2, "mining": "hardest"}``).
-    n_synthetic : int, default 0
-        EE's synthetic points per pair (the paper uses 2); 0 trains without EE.
-    normalize_synthetic : bool, default True
+    loss : PairLoss or callable, optional
+        The loss, configured: an eelib loss module with its hyperparameters and EE, e.g.
+        ``TripletLoss(mining="hardest", n_synthetic=2)`` (default ``TripletLoss()``), or any
+        callable ``loss(embeddings, labels)`` (a ``functools.partial`` of an eelib loss
+        function, a pytorch-metric-learning loss). The hardest-negative statistics use the
+        module's ``n_synthetic`` and ``normalize_synthetic`` (a loss without them: no EE).
     epochs : int, default 10
     classes_per_batch : int, default 8
         P of the P×K batches.
@@ -204,15 +197,9 @@ def fit(
     y = as_label_tensor(y, "y")
     if len(x) != len(y):
         raise ValueError(f"x has {len(x)} samples but y has {len(y)} labels; there must be one label per sample")
-    loss_fn = get_loss(loss)
-    if loss_kwargs is not None and not isinstance(loss_kwargs, Mapping):
-        raise TypeError(f"loss_kwargs must be a dict of hyperparameters, got {type(loss_kwargs).__name__}")
-    loss_kwargs = dict(loss_kwargs or {})
-    for reserved in ("n_synthetic", "normalize_synthetic"):
-        if reserved in loss_kwargs:
-            raise ValueError(f"loss_kwargs must not hold {reserved!r}: pass it to fit itself")
-    n_synthetic = validate_n_synthetic(n_synthetic)
-    normalize_synthetic = validate_flag("normalize_synthetic", normalize_synthetic)
+    loss_fn = TripletLoss() if loss is None else _validate_loss(loss)
+    n_synthetic = getattr(loss_fn, "n_synthetic", 0)
+    normalize_synthetic = getattr(loss_fn, "normalize_synthetic", True)
     epochs = validate_positive_int("epochs", epochs)
     classes_per_batch = validate_positive_int("classes_per_batch", classes_per_batch)
     if classes_per_batch < 2:
@@ -267,8 +254,7 @@ def fit(
             xb, yb = next(stream)
             xb, yb = xb.to(device, non_blocking=True), yb.to(device, non_blocking=True)
             embeddings = model(xb)
-            value = loss_fn(embeddings, yb, n_synthetic=n_synthetic,
-                            normalize_synthetic=normalize_synthetic, **loss_kwargs)
+            value = loss_fn(embeddings, yb)
             optimizer.zero_grad()
             value.backward()
             loss_value = value.item()  # after backward: on a GPU the backward pass is queued without waiting
@@ -296,6 +282,16 @@ def fit(
         if on_epoch_end is not None:
             on_epoch_end(epoch, history)
     return history
+
+
+def _validate_loss(loss: object) -> Callable[[Tensor, Tensor], Tensor]:
+    """A configured loss: a module or callable taking ``(embeddings, labels)``; a name is refused with the fix."""
+    if isinstance(loss, str):
+        raise TypeError(f"loss must be a configured loss such as eelib.losses.TripletLoss(margin=0.2), got the name "
+                        f"{loss!r}; eelib.losses.make_loss({loss!r}, ...) builds one by name")
+    if not callable(loss):
+        raise TypeError(f"loss must be a loss module or a callable loss(embeddings, labels), got {type(loss).__name__}")
+    return loss
 
 
 def _gathered(x: Samples, y: Tensor, sampler: PKSampler) -> Iterator[tuple[Tensor, Tensor]]:

@@ -39,6 +39,7 @@ from eelib.analysis import class_distance_matrix
 from eelib.data import PKSampler, make_latent_classes, split_dataset
 from eelib.experiments.models import MLPEmbedder
 from eelib.experiments.train import History, embed, fit
+from eelib.losses import make_loss
 from eelib.metrics import recall_at_k
 
 #: The numbers of synthetic points per pair the runs use (0: plain triplet).
@@ -142,7 +143,7 @@ def _run(n: int, epochs: int, probe_classes: int, seed: int) -> tuple[np.ndarray
         recall.append(recall_at_k(embed(model, data.x_test), data.y_test, ks=(1,))[1])
 
     record()
-    fit(model, data.x_train, data.y_train, loss=LOSS, loss_kwargs=LOSS_KWARGS, n_synthetic=n, epochs=epochs,
+    fit(model, data.x_train, data.y_train, loss=make_loss(LOSS, n_synthetic=n, **LOSS_KWARGS), epochs=epochs,
         seed=seed, progress=False, on_epoch_end=record)
     return np.stack(expanded), np.stack(originals), np.array(recall), torch.unique(y_probe).numpy()
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from eelib._validation import validate_non_negative
 from eelib.distances import euclidean_from_squared
-from eelib.losses._common import zero_loss
+from eelib.losses._common import PairLoss, check_hyperparameters, full_precision, zero_loss
 from eelib.mining import pair_matrices
 
 
@@ -34,7 +33,7 @@ def contrastive_loss(
     Parameters
     ----------
     embeddings : Tensor, shape (B, D)
-        Not normalised by the loss.
+        Not normalised by the loss. float16 and bfloat16 are computed in float32.
     labels : Tensor of int, shape (B,)
     n_synthetic : int, default 0
         Embedding Expansion's synthetic points per pair. With EE the negative distance
@@ -57,15 +56,26 @@ def contrastive_loss(
     R. Hadsell, S. Chopra, Y. LeCun. Dimensionality Reduction by Learning an Invariant
     Mapping. CVPR 2006.
     """
-    margin = validate_non_negative("margin", margin)
-    pm = pair_matrices(
-        embeddings, labels, n_synthetic=n_synthetic,
-        normalize_synthetic=normalize_synthetic, measure="squared_distance",
-    )
-    batch = embeddings.shape[0]
-    if batch < 2:
-        return zero_loss(embeddings)
-    upper = torch.ones(batch, batch, dtype=torch.bool, device=embeddings.device).triu(1)
-    pull = 0.5 * pm.positive[pm.same_label & upper]
-    push = 0.5 * torch.relu(margin - euclidean_from_squared(pm.negative[pm.different_label & upper], check_finite=False)) ** 2
-    return (pull.sum() + push.sum()) / (batch * (batch - 1) // 2)
+    with full_precision(embeddings) as embeddings:
+        margin = check_hyperparameters(margin=margin)["margin"]
+        pm = pair_matrices(
+            embeddings, labels, n_synthetic=n_synthetic,
+            normalize_synthetic=normalize_synthetic, measure="squared_distance",
+        )
+        batch = embeddings.shape[0]
+        if batch < 2:
+            return zero_loss(embeddings)
+        upper = torch.ones(batch, batch, dtype=torch.bool, device=embeddings.device).triu(1)
+        pull = torch.where(pm.same_label & upper, pm.positive, 0.0)
+        push = torch.where(pm.different_label & upper,
+                           torch.relu(margin - euclidean_from_squared(pm.negative, check_finite=False)) ** 2, 0.0)
+        return 0.5 * (pull.sum() + push.sum()) / (batch * (batch - 1) // 2)
+
+
+class ContrastiveLoss(PairLoss):
+    """:func:`contrastive_loss` as a module: ``ContrastiveLoss(margin=0.5)(embeddings, labels)``."""
+
+    function = staticmethod(contrastive_loss)
+
+    def __init__(self, *, margin: float = 1.0, n_synthetic: int = 0, normalize_synthetic: bool = True) -> None:
+        super().__init__(margin=margin, n_synthetic=n_synthetic, normalize_synthetic=normalize_synthetic)

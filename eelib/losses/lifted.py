@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from eelib._validation import validate_non_negative
 from eelib.distances import euclidean_from_squared
-from eelib.losses._common import zero_loss
+from eelib.losses._common import PairLoss, check_hyperparameters, full_precision
 from eelib.mining import pair_matrices
 
 
@@ -31,12 +30,14 @@ def lifted_structure_loss(
 
     over unordered positive pairs :math:`\mathcal P`, with Euclidean :math:`D`. Computed
     in O(B²): each row's log-sum-exp over its negatives is formed once and the two ends
-    of a pair are combined with ``logaddexp``.
+    of a pair are combined with ``logaddexp``. A row without negatives holds the dtype's
+    most negative finite number instead of ``-inf`` (whose log-sum-exp has a NaN gradient),
+    so that its pairs' hinges are 0 without a test on the host.
 
     Parameters
     ----------
     embeddings : Tensor, shape (B, D)
-        Not normalised by the loss.
+        Not normalised by the loss. float16 and bfloat16 are computed in float32.
     labels : Tensor of int, shape (B,)
     n_synthetic : int, default 0
         Embedding Expansion's synthetic points per pair. With EE each negative distance
@@ -59,16 +60,26 @@ def lifted_structure_loss(
     H. Oh Song, Y. Xiang, S. Jegelka, S. Savarese. Deep Metric Learning via Lifted
     Structured Feature Embedding. CVPR 2016.
     """
-    margin = validate_non_negative("margin", margin)
-    pm = pair_matrices(
-        embeddings, labels, n_synthetic=n_synthetic,
-        normalize_synthetic=normalize_synthetic, measure="squared_distance",
-    )
-    if not bool(pm.same_label.any()) or not bool(pm.different_label.any()):
-        return zero_loss(embeddings)
-    d_pos = euclidean_from_squared(pm.positive, check_finite=False)
-    d_neg = euclidean_from_squared(pm.negative, check_finite=False) if pm.mined else d_pos
-    push = (margin - d_neg).masked_fill(~pm.different_label, float("-inf")).logsumexp(1)
-    i, j = torch.nonzero(pm.same_label.triu(1), as_tuple=True)
-    j_ij = torch.logaddexp(push[i], push[j]) + d_pos[i, j]
-    return (torch.relu(j_ij) ** 2).sum() / (2 * i.shape[0])
+    with full_precision(embeddings) as embeddings:
+        margin = check_hyperparameters(margin=margin)["margin"]
+        pm = pair_matrices(
+            embeddings, labels, n_synthetic=n_synthetic,
+            normalize_synthetic=normalize_synthetic, measure="squared_distance",
+        )
+        d_pos = euclidean_from_squared(pm.positive, check_finite=False)
+        d_neg = euclidean_from_squared(pm.negative, check_finite=False) if pm.mined else d_pos
+        lowest = torch.finfo(d_neg.dtype).min
+        push = (margin - d_neg).masked_fill(~pm.different_label, lowest).logsumexp(1)
+        pairs = pm.same_label.triu(1)
+        j_ij = torch.logaddexp(push[:, None], push[None, :]) + d_pos
+        hinge = torch.where(pairs, torch.relu(j_ij) ** 2, 0.0)
+        return hinge.sum() / (2 * pairs.sum().clamp_min(1))
+
+
+class LiftedStructureLoss(PairLoss):
+    """:func:`lifted_structure_loss` as a module: ``LiftedStructureLoss(margin=1.0)(embeddings, labels)``."""
+
+    function = staticmethod(lifted_structure_loss)
+
+    def __init__(self, *, margin: float = 1.0, n_synthetic: int = 0, normalize_synthetic: bool = True) -> None:
+        super().__init__(margin=margin, n_synthetic=n_synthetic, normalize_synthetic=normalize_synthetic)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from eelib._validation import validate_non_negative, validate_positive, validate_signed
-from eelib.losses._common import log1p_sum_exp
+from eelib.losses._common import PairLoss, check_hyperparameters, full_precision, log1p_sum_exp
 from eelib.mining import pair_matrices
 
 
@@ -68,7 +67,8 @@ def multi_similarity_loss(
     ----------
     embeddings : Tensor, shape (B, D)
         Not normalised by the loss: :math:`S` is the plain inner product, which is the
-        cosine similarity of the paper when the model L2-normalises its output.
+        cosine similarity of the paper when the model L2-normalises its output. float16
+        and bfloat16 are computed in float32.
     labels : Tensor of int, shape (B,)
     n_synthetic : int, default 0
         Embedding Expansion's synthetic points per pair. With EE, :math:`S_{ik}` on
@@ -96,16 +96,26 @@ def multi_similarity_loss(
     X. Wang, X. Han, W. Huang, D. Dong, M. R. Scott. Multi-Similarity Loss with General
     Pair Weighting for Deep Metric Learning. CVPR 2019.
     """
-    alpha = validate_positive("alpha", alpha)
-    beta = validate_positive("beta", beta)
-    epsilon = validate_non_negative("epsilon", epsilon)
-    base = validate_signed("base", base)
-    pm = pair_matrices(
-        embeddings, labels, n_synthetic=n_synthetic,
-        normalize_synthetic=normalize_synthetic, measure="inner_product",
-    )
-    sim_pos, sim_neg = pm.positive, pm.negative
-    keep_pos, keep_neg = ms_mining(sim_pos, sim_neg, pm.same_label, pm.different_label, epsilon)
-    pos_term = log1p_sum_exp(-alpha * (sim_pos - base), keep_pos) / alpha
-    neg_term = log1p_sum_exp(beta * (sim_neg - base), keep_neg) / beta
-    return (pos_term + neg_term).mean()
+    with full_precision(embeddings) as embeddings:
+        checked = check_hyperparameters(alpha=alpha, beta=beta, base=base, epsilon=epsilon)
+        alpha, beta, base, epsilon = checked["alpha"], checked["beta"], checked["base"], checked["epsilon"]
+        pm = pair_matrices(
+            embeddings, labels, n_synthetic=n_synthetic,
+            normalize_synthetic=normalize_synthetic, measure="inner_product",
+        )
+        sim_pos, sim_neg = pm.positive, pm.negative
+        keep_pos, keep_neg = ms_mining(sim_pos, sim_neg, pm.same_label, pm.different_label, epsilon)
+        pos_term = log1p_sum_exp(-alpha * (sim_pos - base), keep_pos) / alpha
+        neg_term = log1p_sum_exp(beta * (sim_neg - base), keep_neg) / beta
+        return (pos_term + neg_term).mean()
+
+
+class MultiSimilarityLoss(PairLoss):
+    """:func:`multi_similarity_loss` (with its MS mining) as a module: ``MultiSimilarityLoss(alpha=2, beta=50)``."""
+
+    function = staticmethod(multi_similarity_loss)
+
+    def __init__(self, *, alpha: float = 2.0, beta: float = 50.0, base: float = 0.5, epsilon: float = 0.1,
+                 n_synthetic: int = 0, normalize_synthetic: bool = True) -> None:
+        super().__init__(alpha=alpha, beta=beta, base=base, epsilon=epsilon, n_synthetic=n_synthetic,
+                         normalize_synthetic=normalize_synthetic)

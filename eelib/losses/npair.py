@@ -6,13 +6,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from eelib._validation import validate_batch, validate_non_negative, validate_positive
-from eelib.losses._common import BatchRequirement, requires
+from eelib._validation import check_on_device, validate_batch
+from eelib.losses._common import BatchRequirement, PairLoss, check_hyperparameters, full_precision, requires
 from eelib.mining import build_pair_matrices, validate_expansion
 
 
 def npair_anchor_positive(labels: Tensor) -> tuple[Tensor, Tensor]:
-    """Split an N-pair batch into anchors and positives.
+    """Split an N-pair batch into anchors and positives, checking the layout on the device.
 
     Parameters
     ----------
@@ -24,19 +24,33 @@ def npair_anchor_positive(labels: Tensor) -> tuple[Tensor, Tensor]:
     anchors, positives : Tensor of int64, shape (N,)
         For each class (in order of first appearance) the batch index of its first
         instance (the anchor) and of its second (the positive).
+
+    Raises
+    ------
+    ValueError
+        If a class does not appear exactly twice. The batch size is checked on the host;
+        the labels' values on their device (:func:`eelib._validation.check_on_device`):
+        sorted stably, a batch of pairs has equal labels at positions (2k, 2k + 1) and a
+        new label at every even position.
     """
-    classes, inverse, counts = torch.unique(labels, return_inverse=True, return_counts=True)
-    if bool((counts != 2).any()):
-        bad = {int(c): int(k) for c, k in zip(classes[counts != 2], counts[counts != 2])}
-        raise ValueError(
-            "labels: the N-pair loss needs a batch made of pairs, every class exactly twice; "
-            f"got class counts {bad}"
-        )
-    position = torch.arange(labels.shape[0], device=labels.device)
-    order = torch.argsort(inverse * labels.shape[0] + position)  # by class, then batch order
+    batch = labels.shape[0]
+    if batch % 2:
+        raise ValueError(_layout_message(labels))
+    order = torch.argsort(labels, stable=True)  # by class, then batch order
+    ordered = labels[order]
+    paired = ordered[0::2] == ordered[1::2]
+    separated = ordered[2::2] != ordered[1:-1:2]
+    check_on_device(paired.all() & separated.all(), "the N-pair loss needs every class exactly twice",
+                    lambda: _layout_message(labels))
     anchors, positives = order[0::2], order[1::2]
     by_first_appearance = torch.argsort(anchors)
     return anchors[by_first_appearance], positives[by_first_appearance]
+
+
+def _layout_message(labels: Tensor) -> str:
+    classes, counts = torch.unique(labels, return_counts=True)
+    bad = {int(c): int(k) for c, k in zip(classes[counts != 2], counts[counts != 2])}
+    return f"labels: the N-pair loss needs a batch made of pairs, every class exactly twice; got class counts {bad}"
 
 
 @requires(BatchRequirement(samples_per_class=2))
@@ -62,7 +76,7 @@ def npair_loss(
     ----------
     embeddings : Tensor, shape (2N, D)
         Not normalised by the loss (Sohn's loss works on raw inner products and uses the
-        L2 penalty instead).
+        L2 penalty instead). float16 and bfloat16 are computed in float32.
     labels : Tensor of int, shape (2N,)
         Every class exactly twice; the first of the two in batch order is the anchor.
     n_synthetic : int, default 0
@@ -93,23 +107,34 @@ def npair_loss(
     K. Sohn. Improved Deep Metric Learning with Multi-class N-pair Loss Objective.
     NIPS 2016.
     """
-    l2_reg = validate_non_negative("l2_reg", l2_reg)
-    scale = validate_positive("scale", scale)
-    validate_batch(embeddings, labels)
-    n_synthetic, normalize_synthetic = validate_expansion(embeddings, labels, n_synthetic, normalize_synthetic)
-    anchors, positives = npair_anchor_positive(labels)  # the layout, checked before any expansion
-    pm = build_pair_matrices(
-        embeddings, labels, n_synthetic=n_synthetic,
-        normalize_synthetic=normalize_synthetic, measure="inner_product",
-    )
-    logits = pm.positive.index_select(0, anchors).index_select(1, positives)
-    if pm.mined:  # EE: mined off-diagonal logits, original diagonal
-        eye = torch.eye(anchors.shape[0], dtype=torch.bool, device=embeddings.device)
-        mined = pm.negative.index_select(0, anchors).index_select(1, positives)
-        logits = torch.where(eye, logits, mined)
-    targets = torch.arange(anchors.shape[0], device=embeddings.device)
-    loss = F.cross_entropy(logits * scale if scale != 1.0 else logits, targets)
-    if l2_reg > 0:
-        squared_norms = pm.positive.diagonal()
-        loss = loss + 0.25 * l2_reg * (squared_norms[anchors].mean() + squared_norms[positives].mean())
-    return loss
+    with full_precision(embeddings) as embeddings:
+        checked = check_hyperparameters(l2_reg=l2_reg, scale=scale)
+        l2_reg, scale = checked["l2_reg"], checked["scale"]
+        validate_batch(embeddings, labels)
+        n_synthetic, normalize_synthetic = validate_expansion(embeddings, n_synthetic, normalize_synthetic)
+        anchors, positives = npair_anchor_positive(labels)  # the layout, checked before any expansion
+        pm = build_pair_matrices(
+            embeddings, labels, n_synthetic=n_synthetic,
+            normalize_synthetic=normalize_synthetic, measure="inner_product",
+        )
+        logits = pm.positive.index_select(0, anchors).index_select(1, positives)
+        if pm.mined:  # EE: mined off-diagonal logits, original diagonal
+            eye = torch.eye(anchors.shape[0], dtype=torch.bool, device=embeddings.device)
+            mined = pm.negative.index_select(0, anchors).index_select(1, positives)
+            logits = torch.where(eye, logits, mined)
+        targets = torch.arange(anchors.shape[0], device=embeddings.device)
+        loss = F.cross_entropy(logits * scale if scale != 1.0 else logits, targets)
+        if l2_reg > 0:
+            squared_norms = pm.positive.diagonal()
+            loss = loss + 0.25 * l2_reg * (squared_norms[anchors].mean() + squared_norms[positives].mean())
+        return loss
+
+
+class NPairLoss(PairLoss):
+    """:func:`npair_loss` as a module: ``NPairLoss(l2_reg=0.002)(embeddings, labels)``; batches of pairs."""
+
+    function = staticmethod(npair_loss)
+
+    def __init__(self, *, l2_reg: float = 0.0, scale: float = 1.0, n_synthetic: int = 0,
+                 normalize_synthetic: bool = True) -> None:
+        super().__init__(l2_reg=l2_reg, scale=scale, n_synthetic=n_synthetic, normalize_synthetic=normalize_synthetic)

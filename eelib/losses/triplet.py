@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from eelib._validation import validate_choice, validate_flag, validate_memory, validate_non_negative
 from eelib.distances import euclidean_from_squared
-from eelib.losses._common import zero_loss
+from eelib.losses._common import TRIPLET_MINING, PairLoss, check_hyperparameters, full_precision
 from eelib.mining import PairMatrices, pair_matrices
-
-#: Accepted values of ``mining``.
-TRIPLET_MINING = ("all", "semihard", "hardest")
-
-#: Peak memory of "all" and "semihard" mining per (anchor, positive, negative) entry, in
-#: units of the dtype's size: the gap, the hinge and the masks of the B × K × B tensor and
-#: their backward (about 21 bytes per entry measured in float32, 2026-11-30).
-TRIPLET_BYTES_PER_VALUE = 6
 
 
 def triplet_loss(
@@ -36,7 +28,7 @@ def triplet_loss(
     Parameters
     ----------
     embeddings : Tensor, shape (B, D)
-        Not normalised by the loss.
+        Not normalised by the loss. float16 and bfloat16 are computed in float32.
     labels : Tensor of int, shape (B,)
     n_synthetic : int, default 0
         Embedding Expansion's synthetic points per pair. With EE, :math:`d(a, n)` is the
@@ -74,37 +66,87 @@ def triplet_loss(
     A. Hermans, L. Beyer, B. Leibe. In Defense of the Triplet Loss for Person
     Re-Identification. arXiv:1703.07737, Eq. 5.
     """
-    margin = validate_non_negative("margin", margin)
-    mining = validate_choice("mining", mining, TRIPLET_MINING)
-    squared = validate_flag("squared", squared)
-    pm = pair_matrices(
-        embeddings, labels, n_synthetic=n_synthetic,
-        normalize_synthetic=normalize_synthetic, measure="squared_distance",
-    )
-    if squared:
-        d_pos, d_neg = pm.positive, pm.negative
-    else:
-        d_pos = euclidean_from_squared(pm.positive, check_finite=False)
-        d_neg = euclidean_from_squared(pm.negative, check_finite=False) if pm.mined else d_pos
+    with full_precision(embeddings) as embeddings:
+        checked = check_hyperparameters(margin=margin, mining=mining, squared=squared)
+        margin, mining, squared = checked["margin"], checked["mining"], checked["squared"]
+        pm = pair_matrices(
+            embeddings, labels, n_synthetic=n_synthetic,
+            normalize_synthetic=normalize_synthetic, measure="squared_distance",
+        )
+        if squared:
+            d_pos, d_neg = pm.positive, pm.negative
+        else:
+            d_pos = euclidean_from_squared(pm.positive, check_finite=False)
+            d_neg = euclidean_from_squared(pm.negative, check_finite=False) if pm.mined else d_pos
 
-    if mining == "hardest":
-        hard = batch_hard(pm, d_pos, d_neg)
-        if not bool(hard.valid.any()):
-            return zero_loss(embeddings)
-        return torch.relu(hard.positive - hard.negative + margin)[hard.valid].mean()
+        if mining == "hardest":
+            hard = batch_hard(pm, d_pos, d_neg)
+            hinge = torch.where(hard.valid, torch.relu(hard.positive - hard.negative + margin), 0.0)
+            return hinge.sum() / hard.valid.sum().clamp_min(1)
+        total, count = _triplet_sums(pm, d_pos, d_neg, margin, semihard=mining == "semihard")
+        return total / count.clamp_min(1)
 
-    positives, has_positive = _positives_per_anchor(pm.same_label)
-    batch, width = positives.shape
-    validate_memory(f"mining={mining!r} on a batch of {batch} with up to {width} positives per anchor",
-                    batch * width * batch * TRIPLET_BYTES_PER_VALUE * embeddings.element_size(), embeddings.device)
-    valid = has_positive[:, :, None] & pm.different_label[:, None, :]
-    gap = d_neg[:, None, :] - d_pos.gather(1, positives)[:, :, None]  # d(a,n) - d(a,p), [a, p-slot, n]
-    if mining == "semihard":
-        valid = valid & (gap > 0) & (gap <= margin)
-    count = int(valid.sum())
-    if count == 0:
-        return zero_loss(embeddings)
-    return torch.where(valid, torch.relu(margin - gap), 0.0).sum() / count
+
+def _triplet_sums(pm: PairMatrices, d_pos: Tensor, d_neg: Tensor, margin: float, *,
+                  semihard: bool) -> tuple[Tensor, Tensor]:
+    """Sum of the hinge over the valid (semi-hard) triplets, and their number, in O(B² log B).
+
+    Every anchor's negative distances are sorted once. For a positive pair (a, p) the
+    negatives with a non-zero hinge, ``d(a,n) − d(a,p) < m``, are a prefix of that order
+    (the rounded difference grows with ``d(a,n)``), counted by a search for the largest
+    distance that passes that very comparison (:func:`_largest_passing`); their hinges sum
+    to ``k (m + d(a,p)) − Σ_prefix d(a,n)``. Semi-hard triplets, ``0 < d(a,n) − d(a,p) ≤ m``,
+    are the range between two such counts. No B × B × B tensor is formed and the shapes
+    never depend on the labels, so nothing is read back to the host.
+    """
+    batch = d_neg.shape[0]
+    ordered = d_neg.masked_fill(~pm.different_label, math.inf).sort(dim=1).values  # negatives first
+    n_negatives = pm.different_label.sum(1, keepdim=True)
+    ordered_finite = torch.where(n_negatives > torch.arange(batch, device=d_neg.device), ordered, 0.0)
+    prefix = torch.cat([ordered_finite.new_zeros(batch, 1), ordered_finite.cumsum(1)], dim=1)
+    with torch.no_grad():
+        search, anchor_positive = ordered.detach(), d_pos.detach().contiguous()
+
+        def count(largest: Tensor) -> Tensor:
+            return torch.searchsorted(search, largest, right=True)
+
+        below = count(_largest_passing(anchor_positive, margin, strict=True))  # d(a,n) − d(a,p) < m
+        if semihard:
+            start = count(anchor_positive)  # d(a,n) − d(a,p) <= 0, i.e. d(a,n) <= d(a,p)
+            counted = (count(_largest_passing(anchor_positive, margin, strict=False)) - start).clamp_min(0)
+        else:
+            start = torch.zeros_like(below)
+            counted = n_negatives.expand(batch, batch)
+    active = (below - start).clamp_min(0)
+    per_pair = active * (margin + d_pos) - (prefix.gather(1, below.clamp_min(start)) - prefix.gather(1, start))
+    total = torch.where(pm.same_label, per_pair, 0.0).sum()
+    return total, torch.where(pm.same_label, counted, 0).sum()
+
+
+#: Steps of one unit in the last place that :func:`_largest_passing` may take each way: the
+#: rounded ``d(a,p) + m`` lies within two of the boundary it looks for.
+ULP_STEPS = 4
+
+
+def _largest_passing(d_pos: Tensor, margin: float, *, strict: bool) -> Tensor:
+    """For every entry, the largest float ``x`` with ``x − d(a,p) < m`` (``<=`` if not ``strict``), as rounded.
+
+    The comparison is made exactly as the hinge makes it, so a distance at the boundary is
+    counted as the B × B × B formulation would count it. The rounded ``d(a,p) + m`` is within
+    a few units in the last place of the answer; it is moved down while it fails and then up
+    while its successor passes.
+    """
+    def passes(x: Tensor) -> Tensor:
+        return x - d_pos < margin if strict else x - d_pos <= margin
+
+    largest = d_pos + margin
+    down, up = torch.full_like(largest, -math.inf), torch.full_like(largest, math.inf)
+    for _ in range(ULP_STEPS):
+        largest = torch.where(passes(largest), largest, torch.nextafter(largest, down))
+    for _ in range(ULP_STEPS):
+        successor = torch.nextafter(largest, up)
+        largest = torch.where(passes(successor), successor, largest)
+    return largest
 
 
 class BatchHard(NamedTuple):
@@ -147,20 +189,12 @@ def batch_hard(pm: PairMatrices, d_pos: Tensor, d_neg: Tensor) -> BatchHard:
     return BatchHard(valid, positive, negative, positive_index, negative_index)
 
 
-def _positives_per_anchor(same_label: Tensor) -> tuple[Tensor, Tensor]:
-    """The positives of every anchor as a padded (B, K) table, K the largest positive count.
+class TripletLoss(PairLoss):
+    """:func:`triplet_loss` as a module: ``TripletLoss(margin=0.2, mining="hardest")(embeddings, labels)``."""
 
-    Triplets are then enumerated over (anchor, positive slot, negative), a B × K × B
-    tensor instead of B × B × B: for P classes of m instances K = m − 1, so this is
-    B / (m − 1) times less work (42 times for 32 × 4).
+    function = staticmethod(triplet_loss)
 
-    Returns
-    -------
-    positives : Tensor of int64, shape (B, K)
-        Column indices of each anchor's positives, padded with other indices.
-    has_positive : Tensor of bool, shape (B, K)
-        Which entries of ``positives`` are real positives.
-    """
-    width = max(int(same_label.sum(1).max()), 1)
-    positives = same_label.to(torch.uint8).argsort(dim=1, descending=True, stable=True)[:, :width]
-    return positives, same_label.gather(1, positives)
+    def __init__(self, *, margin: float = 0.2, mining: str = "all", squared: bool = False,
+                 n_synthetic: int = 0, normalize_synthetic: bool = True) -> None:
+        super().__init__(margin=margin, mining=mining, squared=squared, n_synthetic=n_synthetic,
+                         normalize_synthetic=normalize_synthetic)

@@ -17,7 +17,7 @@ from eelib.expansion import expand
 def expand_reference(x_i: Tensor, x_j: Tensor, n: int, normalize: bool) -> Tensor:
     """The reference: EE's n synthetic points of one pair (Ko & Gu 2020, Eq. 1)."""
     pair = torch.stack([x_i, x_j])
-    return expand(pair, torch.zeros(2, dtype=torch.long), n, normalize=normalize).embeddings[2:]
+    return expand(pair, torch.zeros(2, dtype=torch.long), n_synthetic=n, normalize_synthetic=normalize).embeddings[2:]
 
 
 def _division(x_i: Tensor, x_j: Tensor, weights: Sequence[float], normalize: bool) -> Tensor:
