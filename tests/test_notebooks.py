@@ -3,12 +3,19 @@
 The budget is CPU time of the kernel and its child processes, not wall time: a busy
 machine slows a notebook down without making it do more work, and CI must not fail for
 that. Wall time is measured and printed next to it.
+
+Each notebook is executed once per test run, here: after its last cell (outside the
+budget) the kernel writes its widgets' frames, and the executed notebook goes into the
+site's cache (``tools/build_site.py``: ``_build/executed/ci/``), from which the site test
+builds the course site without executing anything again.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import shutil
+import sys
 import threading
 import time
 from pathlib import Path
@@ -26,6 +33,12 @@ MEMORY_BUDGET_MB = 1536.0
 NAME_PATTERN = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
 
 pytestmark = pytest.mark.notebooks
+
+if "build_site" not in sys.modules:  # the site tool, shared with tests/test_site*.py
+    _spec = importlib.util.spec_from_file_location("build_site", ROOT / "tools" / "build_site.py")
+    sys.modules["build_site"] = importlib.util.module_from_spec(_spec)
+    _spec.loader.exec_module(sys.modules["build_site"])
+build_site = sys.modules["build_site"]
 
 
 def test_the_course_has_notebooks() -> None:
@@ -131,6 +144,8 @@ def test_notebook_runs_within_budget(path: Path, tmp_path: Path, notebook_result
         nb, timeout=int(3 * budget_s), kernel_name="python3",
         resources={"metadata": {"path": str(workdir)}},
     )
+    cached = build_site.cache_dir("ci") / path.name
+    key = build_site.source_key(path, build_site.library_hash())
     row = {"notebook": path.name, "cpu_s": float("nan"), "seconds": float("nan"), "budget_s": budget_s,
            "peak_mb": float("nan"), "status": "error"}
     notebook_results.append(row)
@@ -146,8 +161,12 @@ def test_notebook_runs_within_budget(path: Path, tmp_path: Path, notebook_result
             row["seconds"] = time.perf_counter() - start
             row["peak_mb"] = max(sampler.stop(), _peak_rss_mb(pid))
             row["cpu_s"] = sampler.cpu_seconds()
-    errors = _error_outputs(nb)
+        errors = _error_outputs(nb)
+        if not errors:  # the site's frames, after the measurement
+            shutil.rmtree(build_site.frames_dir(cached), ignore_errors=True)
+            build_site.run_export_cell(client, nb, build_site.frames_dir(cached))
     assert not errors, f"{path.name} produced error outputs: {errors}"
+    build_site.store_executed(nb, key, cached)
     ok_time = row["cpu_s"] <= budget_s
     ok_memory = row["peak_mb"] <= MEMORY_BUDGET_MB
     row["status"] = "ok" if ok_time and ok_memory else "over budget"
