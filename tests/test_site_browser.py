@@ -69,6 +69,8 @@ class OpenPage:
         self.page = self.context.new_page()
         self.page.on("console", lambda message: self.errors.append(message.text) if message.type == "error" else None)
         self.page.on("pageerror", lambda error: self.errors.append(str(error)))
+        self.page.on("response", lambda response: self.errors.append(f"HTTP {response.status}: {response.url}")
+                     if response.status >= 400 else None)
 
     def open(self, url: str) -> Any:
         self.page.goto(url, wait_until="load")
@@ -132,11 +134,11 @@ def test_page_renders_offline_with_math_and_without_errors(site_page: OpenPage, 
     broken = page.evaluate("() => Array.from(document.images).filter(i => !(i.complete && i.naturalWidth > 0))"
                            ".map(i => i.getAttribute('src').slice(0, 60))")
     assert not broken, f"{stem}: images not shown: {broken}"
+    if stem == "08_embedding_expansion":  # the explorer as a reader first sees it
+        page.locator('.kf-viewer[data-viewer="ee"]').evaluate("v => v.scrollIntoView({block: 'start'})")
+        save_screenshot(page, SCREENSHOT_DIR / "site_08_explorer.png")
     if stem in VIEWER_PAGES:
         move_every_control(page, stem)
-    if stem == "08_embedding_expansion":
-        page.locator('.kf-viewer[data-viewer="ee"]').scroll_into_view_if_needed()
-        save_screenshot(page, SCREENSHOT_DIR / "site_08_explorer.png")
     if stem == "09_experiments":
         save_screenshot(page, SCREENSHOT_DIR / "site_09_experiments.png")
     assert not site_page.blocked, f"{stem} asked for something outside the site: {site_page.blocked[:5]}"
