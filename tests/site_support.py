@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import functools
 import http.server
+import importlib.util
 import os
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +24,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_build_site():
+    """tools/build_site.py as the module ``build_site`` (loaded once per process)."""
+    if "build_site" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("build_site", ROOT / "tools" / "build_site.py")
+        sys.modules["build_site"] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(sys.modules["build_site"])
+    return sys.modules["build_site"]
+
+
+#: The site tool (tools/build_site.py), for the tests.
+build_site = _load_build_site()
 #: The command that builds the site: the one .github/workflows/pages.yml runs (test_site.py checks).
 BUILD_COMMAND = [str(ROOT / "course"), "site"]
 BUILD_TIMEOUT_S = 3600

@@ -12,10 +12,8 @@ builds the course site without executing anything again.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,6 +22,8 @@ import nbformat
 import psutil
 import pytest
 from nbclient import NotebookClient
+
+from site_support import build_site
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -34,11 +34,6 @@ NAME_PATTERN = re.compile(r"^\d\d_[a-z0-9_]+\.ipynb$")
 
 pytestmark = pytest.mark.notebooks
 
-if "build_site" not in sys.modules:  # the site tool, shared with tests/test_site*.py
-    _spec = importlib.util.spec_from_file_location("build_site", ROOT / "tools" / "build_site.py")
-    sys.modules["build_site"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["build_site"])
-build_site = sys.modules["build_site"]
 
 
 def test_the_course_has_notebooks() -> None:

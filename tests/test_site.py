@@ -28,13 +28,9 @@ from eelib.course import static_frames  # noqa: E402
 from eelib.course.heatmap_widget import build_heatmap_widget  # noqa: E402
 from eelib.course.playground import loss_playground  # noqa: E402
 from eelib.course.static_frames import Control, Frame, FrameSet, control_from_widget, write_frame_set  # noqa: E402
+from site_support import build_site  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
-if "build_site" not in sys.modules:
-    _spec = importlib.util.spec_from_file_location("build_site", ROOT / "tools" / "build_site.py")
-    sys.modules["build_site"] = importlib.util.module_from_spec(_spec)
-    _spec.loader.exec_module(sys.modules["build_site"])
-build_site = sys.modules["build_site"]
 make_student_versions = sys.modules.get("make_student_versions")
 if make_student_versions is None:
     _spec = importlib.util.spec_from_file_location("make_student_versions", ROOT / "tools" / "make_student_versions.py")

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import json
 import re
-import sys
 from pathlib import Path
 
 import ipywidgets as widgets
@@ -31,11 +30,7 @@ from eelib.course.static_frames import png_bytes  # noqa: E402
 from eelib.course.style import apply_course_style  # noqa: E402
 from eelib.data import toy_batch  # noqa: E402
 from eelib.experiments.training_heatmaps import load_training_heatmaps  # noqa: E402
-from site_support import ROOT, BuiltSite  # noqa: E402
-
-import test_site  # noqa: E402, F401  (loads tools/build_site.py as the module build_site)
-
-build_site = sys.modules["build_site"]
+from site_support import ROOT, BuiltSite, build_site  # noqa: E402
 
 pytestmark = pytest.mark.notebooks
 

@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,25 +151,36 @@ def is_fresh(target: Path, key: dict[str, str]) -> bool:
 
 
 def execute(path: Path, target: Path, key: dict[str, str]) -> float:
-    """Execute ``path`` in a fresh kernel (in a copy of its folder), export its frames, cache it; return seconds."""
-    import tempfile
+    """Execute ``path`` in a fresh kernel (in a copy of its folder), export its frames, cache it; return seconds.
 
+    Raises
+    ------
+    RuntimeError
+        If a cell produced an error output, or the frames could not be written.
+    """
     from nbclient import NotebookClient
 
     nb = nbformat.read(path, as_version=4)
     budget = float(nb.metadata.get("eelib", {}).get("cpu_budget_s", DEFAULT_BUDGET_S))
     started = time.perf_counter()
     shutil.rmtree(frames_dir(target), ignore_errors=True)
+    previous = os.environ.get("MPLBACKEND")
     os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"  # the kernel's, as for a student
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = Path(tmp) / "notebooks"
-        shutil.copytree(path.parent, workdir)
-        client = NotebookClient(nb, timeout=int(10 * budget), kernel_name="python3",
-                                resources={"metadata": {"path": str(workdir)}})
-        with client.setup_kernel():
-            for index, cell in enumerate(nb.cells):
-                client.execute_cell(cell, index)
-            run_export_cell(client, nb, frames_dir(target))
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            workdir = Path(tmp) / "notebooks"
+            shutil.copytree(path.parent, workdir)
+            client = NotebookClient(nb, timeout=int(10 * budget), kernel_name="python3",
+                                    resources={"metadata": {"path": str(workdir)}})
+            with client.setup_kernel():
+                for index, cell in enumerate(nb.cells):
+                    client.execute_cell(cell, index)
+                run_export_cell(client, nb, frames_dir(target))
+    finally:
+        if previous is None:
+            os.environ.pop("MPLBACKEND", None)
+        else:
+            os.environ["MPLBACKEND"] = previous
     errors = [f"cell {i}: {o.get('ename')}: {o.get('evalue')}" for i, cell in enumerate(nb.cells)
               if cell.cell_type == "code" for o in cell.outputs if o.get("output_type") == "error"]
     if errors:
