@@ -119,7 +119,8 @@ class Playground:
             readout, bundle = self.render(points, labels, {**values, name: value})
             frames[(value,)] = Frame(readout, (png_bytes(bundle),))
         others = [c.description or key for key, c in self.controls.items() if key != name]
-        note = (f"Here only {offered.label} moves; {', '.join(others)} keep their first values "
+        verb = "stays at its first value" if len(others) == 1 else "stay at their first values"
+        note = (f"Here only {offered.label} moves; {', '.join(others)} {verb} "
                 "(open the notebook to move them)." if others else "")
         return FrameSet(self.css_prefix, (offered,), frames, note)
 
