@@ -64,6 +64,8 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 1280, "height": 900}
 SERVER_START_TIMEOUT_S = 120.0
 ACTION_TIMEOUT_MS = 60_000
+#: What a notebook's screenshot scrolls to: its first figure or widget.
+FIGURE_SELECTOR = ".jp-OutputArea-output img, .jp-OutputArea-output .jupyter-widgets"
 POLL_S = 0.25
 
 #: JupyterLab user settings for the test server: every cell rendered (off-screen ones too),

@@ -8,7 +8,8 @@ Sections:
    by ``EELIB_NOTEBOOK_REPORT`` when that variable is set).
 3. ``one_torch_thread``: a module-scoped fixture for test files on small tensors.
 4. The browser tests' session fixtures (tests/browser_support.py), defined here once so that
-   every browser test module shares one JupyterLab server, one Chromium and one report.
+   every browser test module shares one JupyterLab server, one Chromium and one report;
+   and the course site's (tests/site_support.py): one build per run and its server.
 """
 
 from __future__ import annotations
@@ -91,3 +92,4 @@ def one_torch_thread():
 # --- 4. Browser session fixtures -----------------------------------------------------------
 
 from browser_support import browser, browser_report, lab_server, memory_sampler  # noqa: E402, F401
+from site_support import built_site, site_server  # noqa: E402, F401

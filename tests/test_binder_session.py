@@ -4,7 +4,9 @@ JupyterLab runs with the course's settings override (``jupyter/lab/settings``, t
 ``./course open`` and Binder's postBuild use), so a notebook's kernel shuts down when its
 tab closes. In one browser page, each notebook of the solutions edition (every cell runs:
 the most a student's session holds) is opened from the file manager's command, run with
-Run All, saved and closed; then no kernel may be left. The peak resident memory of the
+Run All (no error output may appear; a screenshot of each lands in ``SCREENSHOT_DIR``: this
+is the browser tier's only run of the notebooks without a widget test), saved and closed;
+then no kernel may be left. The peak resident memory of the
 server and its kernels (the browser does not run on Binder) is printed per notebook and
 for the session, and must stay under Binder's 2 GB. Wall time is printed, not asserted.
 """
@@ -24,14 +26,18 @@ import psutil
 import pytest
 
 from browser_support import (
+    FIGURE_SELECTOR,
     NOTEBOOK_DIR,
     ROOT,
+    SCREENSHOT_DIR,
     LabServer,
     MemorySampler,
     error_outputs,
     open_notebook,
     require_chromium,
     run_all_cells,
+    save_screenshot,
+    scroll_into_view,
     start_lab,
     wait_for_notebook,
 )
@@ -112,6 +118,8 @@ def test_notebooks_00_to_09_in_one_session_fit_binder(browser: Any, binder_serve
             errors = error_outputs(page)
             assert not errors, f"{name} shows errors:\n" + "\n\n".join(errors)
             assert result.state["executed"] == result.state["code"], f"{name}: not every cell ran"
+            scroll_into_view(page, FIGURE_SELECTOR)
+            save_screenshot(page, SCREENSHOT_DIR / name.replace(".ipynb", ".png"))
             page.evaluate("""async () => {
                 const app = window.jupyterapp;
                 await app.commands.execute('docmanager:save');

@@ -1,11 +1,13 @@
 """The course as a student uses it: JupyterLab in headless Chromium, Run All, then the keyboard.
 
-Every notebook is opened in JupyterLab, run with Run All and must finish without an error
-output; a screenshot of each lands in ``SCREENSHOT_DIR`` (``docs/screenshots/`` only with
-``EELIB_SCREENSHOTS=1``, i.e. ``./course test --screenshots``; a temporary folder otherwise). The widgets of notebooks 00,
-03, 06 and 08 are then moved with the keyboard (or a dropdown), and the figures and labels
-must follow, with the numbers the widget shows checked against ``eelib`` computed here.
-A probe notebook first proves that the harness notices errors and changed images.
+The notebooks with widgets (00, 03, 06, 08) are opened in JupyterLab, run with Run All
+and must finish without an error output; a screenshot of each lands in ``SCREENSHOT_DIR``
+(``docs/screenshots/`` only with ``EELIB_SCREENSHOTS=1``, i.e. ``./course test
+--screenshots``; a temporary folder otherwise). Their widgets are then moved with the
+keyboard (or a dropdown), and the figures and labels must follow, with the numbers the
+widget shows checked against ``eelib`` computed here. The other notebooks run in
+JupyterLab once, in ``test_binder_session.py`` (Run All without an error, and their
+screenshots). A probe notebook first proves that the harness notices errors and changed images.
 
 Needs Debian's Chromium (``/usr/bin/chromium``): skipped without it, failed without it
 when ``CI=true``. Server, browser and page fixtures live in ``browser_support.py``.
@@ -23,6 +25,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from browser_support import page  # noqa: F401  (a pytest fixture, used by name; the session ones are in conftest)
 from browser_support import (
+    FIGURE_SELECTOR,
     NOTEBOOK_DIR,
     SCREENSHOT_DIR,
     LabServer,
@@ -62,8 +65,6 @@ WIDGET_NOTEBOOKS = {
                                      "ee-readout", "hm-n-slider", "hm-epoch-slider", "hm-synthetic", "hm-readout",
                                      "hm-output"),
 }
-OTHER_NOTEBOOKS = sorted(p.name for p in NOTEBOOK_DIR.glob("*.ipynb") if p.name not in WIDGET_NOTEBOOKS)
-FIGURE_SELECTOR = ".jp-OutputArea-output img, .jp-OutputArea-output .jupyter-widgets"
 LOSS_LABEL = re.compile(r"^loss = (-?\d+\.\d{4})$")
 EE_READOUT = re.compile(r"^n = (\d+) · loss = (\d+\.\d{4}) · pushed originals: (\d+) of 12 · "
                         r"hardest negatives with a synthetic end: (\d+) of 12$")
@@ -207,11 +208,6 @@ def test_course_tour_slider(page: Any, lab_server: LabServer) -> None:
     press_on_slider(page, "tour-slider", "ArrowRight")
     assert wait_for_text_change(page, ".tour-readout", old) == f"the slider says n = {k + 1}; n² = {(k + 1) ** 2}"
     assert slider_value(page, "tour-slider") == k + 1
-
-
-@pytest.mark.parametrize("name", OTHER_NOTEBOOKS, ids=lambda n: n.removesuffix(".ipynb"))
-def test_notebook_runs_in_jupyterlab(page: Any, lab_server: LabServer, name: str) -> None:
-    run_notebook_cleanly(page, lab_server, name)
 
 
 def test_triplet_playground(page: Any, lab_server: LabServer) -> None:

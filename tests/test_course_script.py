@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = ("open", "test", "strip", "lock", "coursework")
+COMMANDS = ("open", "test", "strip", "lock", "site", "coursework")
 FLOOR = re.search(r'^requires-python = "(>=[0-9.]+)"', (ROOT / "pyproject.toml").read_text(), re.MULTILINE)[1]
 INSTALL_TIMEOUT_S = 600
 

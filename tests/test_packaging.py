@@ -129,7 +129,7 @@ def test_core_is_ranges_of_torch_numpy_scipy_scikit_learn() -> None:
 
 
 def test_extras_are_the_agreed_ones() -> None:
-    assert set(EXTRAS) == {"experiments", "notebooks", "course", "test", "instructor"}
+    assert set(EXTRAS) == {"experiments", "notebooks", "course", "test", "instructor", "site"}
     assert {"jupyterlab", "ipykernel"} <= closure("course")
     assert not {"jupyterlab", "ipykernel", "notebook"} & closure("notebooks"), (
         "the notebooks extra is for Colab and hubs, which bring their own Jupyter")

@@ -50,6 +50,8 @@ from eelib.course.figures import (
     plot_distance_heatmap,
     plot_points_2d,
 )
+from eelib.course.static_frames import Control, FrameSet, png_bytes, register
+from eelib.course.static_frames import Frame as SiteFrame
 from eelib.course.style import class_color
 from eelib.data import toy_batch as circle_batch
 from eelib.expansion import Expansion, expand, pair_within_classes
@@ -332,11 +334,13 @@ class Explorer:
                                     widgets.HBox([self.view_out, self.heat_out])])
         for control in (self.slider, self.toggle, self.batch):
             control.observe(self.redraw, names="value")
+        self.initial_n = initial_n
         if precompute:
             for batch in BATCHES:
                 for normalize in (True, False):
                     for n in range(MAX_N + 1):
                         self.frame(n, normalize, batch)
+        register(self.site_frames)
         self.redraw()
 
     def frame(self, n: int, normalize: bool, batch: str = DEFAULT_BATCH) -> Frame:
@@ -350,6 +354,20 @@ class Explorer:
                 plt.close(fig)
             self.frames[key] = Frame(text, *bundles)
         return self.frames[key]
+
+    def site_frames(self) -> FrameSet:
+        """Every state of the explorer (n, normalisation, batch) for the course site: the frames :meth:`redraw` shows."""
+        controls = (Control("n", self.slider.description, "range", tuple(range(MAX_N + 1)), self.initial_n),
+                    Control("normalize", self.toggle.description, "checkbox", (False, True), True),
+                    Control("batch", self.batch.description, "select", tuple(BATCHES), DEFAULT_BATCH))
+        frames = {}
+        for n in controls[0].values:
+            for normalize in controls[1].values:
+                for batch in controls[2].values:
+                    frame = self.frame(n, normalize, batch)
+                    frames[(n, normalize, batch)] = SiteFrame(frame.readout, (png_bytes(frame.view),
+                                                                               png_bytes(frame.heatmap)))
+        return FrameSet("ee", controls, frames)
 
     def redraw(self, change: object = None) -> None:
         """Show the state of the current control values (the controls' callback)."""

@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from eelib.course.display import Bundle
+from eelib.course.static_frames import Control, Frame, FrameSet, png_bytes, register
 from eelib.course.style import DISTANCE_CMAP
 
 class HeatmapView(NamedTuple):
@@ -134,6 +135,8 @@ class TrainingHeatmaps:
         self.figure, self._images, self._titles = self._build_figure()
         for control in (self.n_slider, self.epoch_slider, self.synthetic):
             control.observe(self.redraw, names="value")
+        self.initial = (initial_n, initial_epoch)
+        register(self.site_frames)
         self.redraw()
 
     def view(self, n: int, epoch: int, synthetic: bool = True) -> HeatmapView:
@@ -197,6 +200,19 @@ class TrainingHeatmaps:
         png = io.BytesIO()
         matplotlib.image.imsave(png, np.asarray(canvas.buffer_rgba()), format="png")
         return {"image/png": base64.b64encode(png.getvalue()).decode("ascii"), "text/plain": repr(self.figure)}, {}
+
+    def site_frames(self) -> FrameSet:
+        """Every position of the controls (n, epoch, synthetic) for the course site: what :meth:`redraw` shows."""
+        controls = (Control("n", "n", "range", tuple(self.n_values), self.initial[0]),
+                    Control("epoch", "epoch", "range", tuple(self.epochs), self.initial[1]),
+                    Control("synthetic", self.synthetic.description, "checkbox", (False, True), True))
+        frames = {}
+        for n in self.n_values:
+            for epoch in self.epochs:
+                for synthetic in (False, True):
+                    view = self.view(n, epoch, synthetic)
+                    frames[(n, epoch, synthetic)] = Frame(self.readout_text(view), (png_bytes(self.render(view)),))
+        return FrameSet("hm", controls, frames)
 
     def redraw(self, change: object = None) -> None:
         """Show the current position of the controls (the controls' callback)."""

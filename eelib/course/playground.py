@@ -18,6 +18,7 @@ from torch import Tensor
 from eelib.analysis import Geometry, loss_geometry
 from eelib.course.display import png_bundle
 from eelib.course.figures import draw_gradient_arrows, draw_pair_weights, plot_points_2d
+from eelib.course.static_frames import Control, Frame, FrameSet, control_from_widget, png_bytes, register
 from eelib.data import toy_batch
 from eelib.losses import get_loss
 
@@ -70,13 +71,19 @@ class Playground:
         self.label.add_class(f"{css_prefix}-loss-value")
         self.output.add_class(f"{css_prefix}-output")
         self.widget = widgets.VBox([widgets.HBox(list(self.controls.values())), self.label, self.output])
+        self.css_prefix = css_prefix
+        self.initial = ({name: c.value for name, c in self.controls.items()}, points, labels)
+        register(self.frames)
         self.redraw()
 
     def update(self, **values: Any) -> tuple[Geometry, plt.Figure]:
         """Compute the geometry for the given hyperparameters and draw it (no widgets involved)."""
-        geometry = loss_geometry(self.loss, self.points, self.labels, **self.fixed, **values)
+        return self._draw(self.points, self.labels, values)
+
+    def _draw(self, points: Tensor, labels: Tensor, values: Mapping[str, Any]) -> tuple[Geometry, plt.Figure]:
+        geometry = loss_geometry(self.loss, points, labels, **self.fixed, **values)
         fig, ax = plt.subplots(figsize=(5.2, 4.6))
-        plot_geometry(ax, self.points, self.labels, geometry)
+        plot_geometry(ax, points, labels, geometry)
         fig.subplots_adjust(left=0.12, right=0.97, top=0.93, bottom=0.11)  # fixed: no layout pass per redraw
         return geometry, fig
 
@@ -87,12 +94,40 @@ class Playground:
         self.points, self.labels = points, labels
         self.redraw()
 
+    def render(self, points: Tensor, labels: Tensor, values: Mapping[str, Any]) -> tuple[str, tuple[dict, dict]]:
+        """The loss label and the figure's PNG bundle for these hyperparameters and this batch."""
+        geometry, fig = self._draw(points, labels, values)
+        bundle = png_bundle(fig)
+        plt.close(fig)
+        return f"loss = {geometry.loss:.4f}", bundle
+
+    def frames(self, control: str | None = None) -> FrameSet:
+        """Every frame of one control (default: the first) for the course site, at the widget's first state.
+
+        The other controls keep the values the widget was built with, and the batch is the
+        one it was built with; each frame is what :meth:`redraw` shows at that setting.
+        """
+        name = next(iter(self.controls)) if control is None else control
+        if name not in self.controls:
+            raise ValueError(f"control must be one of {list(self.controls)}, got {name!r}")
+        values, points, labels = self.initial
+        offered = control_from_widget(name, self.controls[name])
+        first = round(values[name], 10) if isinstance(values[name], float) else values[name]
+        offered = Control(offered.name, offered.label, offered.kind, offered.values, first)
+        frames = {}
+        for value in offered.values:
+            readout, bundle = self.render(points, labels, {**values, name: value})
+            frames[(value,)] = Frame(readout, (png_bytes(bundle),))
+        others = [c.description or key for key, c in self.controls.items() if key != name]
+        verb = "stays at its first value" if len(others) == 1 else "stay at their first values"
+        note = (f"Here only {offered.label} moves; {', '.join(others)} {verb} "
+                "(open the notebook to move them)." if others else "")
+        return FrameSet(self.css_prefix, (offered,), frames, note)
+
     def redraw(self) -> None:
         """Re-render the figure and the loss label from the current control values."""
-        geometry, fig = self.update(**{name: c.value for name, c in self.controls.items()})
-        self.label.value = f"loss = {geometry.loss:.4f}"
-        data, metadata = png_bundle(fig)
-        plt.close(fig)
+        self.label.value, (data, metadata) = self.render(
+            self.points, self.labels, {name: c.value for name, c in self.controls.items()})
         with self.output:
             self.output.clear_output(wait=True)
             display(data, metadata=metadata, raw=True)
