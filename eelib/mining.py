@@ -294,6 +294,11 @@ def hardest_pair_matrix(
     Tensor, shape (B, B)
         Equal (up to round-off) to the reduction of the expanded batch's matrix over
         :func:`eelib.expansion.expanded_sets`, with gradients to match.
+
+    Notes
+    -----
+    Runs the eager, blocked kernel, or the compiled one after :func:`use_compiled_mining`
+    (for ``n_synthetic`` up to :data:`COMPILED_MAX_SYNTHETIC`).
     """
     distance = measure == "squared_distance"
     if not layout.is_identity:
