@@ -2,18 +2,23 @@
 
 Run by hand from the repository root (never collected by pytest)::
 
-    .venv/bin/python benchmarks/bench_losses.py             # the full grid, 20-40 min on 2 busy cores
+    .venv/bin/python benchmarks/bench_losses.py             # the full grid, 20-60 min on 2 busy cores
     .venv/bin/python benchmarks/bench_losses.py --quick     # B in {128, 1024}, D = 512, a few minutes
+    .venv/bin/python benchmarks/bench_losses.py --compiled  # also EE with the compiled mining kernel
     .venv/bin/python benchmarks/bench_losses.py --device cuda   # on a GPU (see gpu_check.py)
 
 Setting: for every loss, B ∈ {128, 1024, 2048, 4096} (P classes × 4; N-pair P × 2) and
-D ∈ {128, 512}, float32, unit-norm random embeddings, forward + backward. Three variants of
-each (loss, B, D) are timed in interleaved rounds, so that load from other processes hits them
-alike: eelib without EE, eelib with EE (``n_synthetic = 2``), and pytorch-metric-learning
-configured to compute the same formula (:mod:`eelib.pml_reference`; skipped where PML's
-implementation needs more than ``--pml-limit-gb``, e.g. its lifted structure loss, which
-forms a positive-pairs × negative-pairs matrix). Every number is a median; both wall time
-and process CPU time (all threads) are recorded, because CPU time moves less under load.
+D ∈ {128, 512}, float32, unit-norm random embeddings, forward + backward, one torch thread by
+default. The variants of each (loss, B, D) are timed in interleaved rounds, so that load from
+other processes hits them alike: eelib without EE, eelib with EE (``n_synthetic = 2``; with
+``--compiled`` also with :func:`eelib.mining.use_compiled_mining`, its compilation in the
+untimed warm-up), and pytorch-metric-learning configured to compute the same formula
+(:mod:`eelib.pml_reference`; skipped where PML's implementation needs more than
+``--pml-limit-gb``, e.g. its lifted structure loss, which forms a positive-pairs ×
+negative-pairs matrix). Every number is a median; both wall time and process CPU time (all
+threads) are recorded, and the verdicts use CPU time, which moves less under load. On the
+CPU, (d) times what bounds EE's cost apart: ``X Xᵀ``, N-pair's anchor-positive block and the
+mining kernel's forward and backward, with the operators one block of it runs.
 
 Peak memory is measured in a fresh child process per (loss, B, D, variant): the growth of
 the resident set's high-water mark (Linux's ``VmHWM``, reset before the step) over one forward +
@@ -44,6 +49,8 @@ from torch import Tensor
 
 from eelib import expand, pml_reference
 from eelib.data import random_batch
+from eelib import mining
+from eelib.distances import squared_distances_from_gram
 from eelib.expansion import expanded_inner_products, synthetic_provenance
 from eelib.losses import (
     contrastive_loss,
@@ -58,12 +65,15 @@ MARGIN = {"contrastive": 1.0, "triplet": 0.2, "lifted": 1.0}
 MS = {"alpha": 2.0, "beta": 50.0, "base": 0.5, "epsilon": 0.1}
 L2_REG = 0.002
 LOSS_NAMES = ["contrastive", "triplet-all", "triplet-semihard", "triplet-hardest", "npair", "lifted", "ms"]
-VARIANTS = ("eelib", "eelib+EE", "PML")
-#: Goals of issue 16: EE (n = 2) over the base loss, and peak memory of EE over the base.
-GOAL_EE_RATIO = {128: 2.0}  # and 1.5 for every larger B
+VARIANTS = ("eelib", "eelib+EE", "eelib+EE compiled", "PML")
+#: Goals of issues 16 and 23: EE (n = 2) over the base loss, and peak memory of EE over the base.
+GOAL_EE_RATIO = {128: 2.0}  # and 1.5 for every larger B, 1.25 at D = 512
 GOAL_EE_RATIO_LARGE = 1.5
+GOAL_EE_RATIO_LARGE_BY_DIM = {512: 1.25}
 GOAL_MEMORY_RATIO = 2.0
 MMAP_THRESHOLD = "131072"
+#: Embedding dimensions of the bound (d): both of the full grid's, whatever part of the grid runs.
+BOUND_DIMS = [128, 512]
 
 Step = Callable[[], None]
 
@@ -199,9 +209,24 @@ def _peak_memory_of(name: str, batch: int, dim: int, variant: str, device: str) 
 # ------------------------------------------------------------------------ the grid
 
 
+def with_compiled_mining(step: Step) -> Step:
+    """``step`` with EE's mining compiled (:func:`eelib.mining.use_compiled_mining`), eager again after it."""
+
+    def compiled_step() -> None:
+        mining.use_compiled_mining(True)
+        try:
+            step()
+        finally:
+            mining.use_compiled_mining(False)
+
+    return compiled_step
+
+
 def bench_grid(sizes: list[int], dims: list[int], names: list[str], device: str, pml_limit_gb: float,
-               log: Callable[[str], None]) -> list[dict]:
-    """Every (loss, B, D): time and peak memory of eelib, eelib + EE (n = 2) and PML."""
+               log: Callable[[str], None], compiled: bool = False, memory: bool = True) -> list[dict]:
+    """Every (loss, B, D): time and peak memory of eelib, eelib + EE (n = 2), PML and, with ``compiled``,
+    eelib + EE with the compiled mining kernel (its first call, which compiles, is the untimed warm-up).
+    Without ``memory`` no peak memory is measured (each measurement starts a process)."""
     rows = []
     for dim in dims:
         for batch in sizes:
@@ -210,6 +235,8 @@ def bench_grid(sizes: list[int], dims: list[int], names: list[str], device: str,
                 x, labels = make_batch(name, batch, dim, device)
                 steps = {"eelib": train_step(eelib_loss(name, labels), x),
                          "eelib+EE": train_step(eelib_loss(name, labels, 2), x)}
+                if compiled:
+                    steps["eelib+EE compiled"] = with_compiled_mining(train_step(eelib_loss(name, labels, 2), x))
                 if pml_bytes(name, batch) <= pml_limit_gb * 2**30:
                     steps["PML"] = train_step(pml_loss(name, labels), x)
                 times = interleaved_medians(steps, rounds, per_round)
@@ -218,7 +245,8 @@ def bench_grid(sizes: list[int], dims: list[int], names: list[str], device: str,
                     if variant in steps:
                         row[f"{variant} wall ms"] = times[variant]["wall_ms"]
                         row[f"{variant} cpu ms"] = times[variant]["cpu_ms"]
-                        row[f"{variant} peak MB"] = peak_memory_in_child(name, batch, dim, variant, device)
+                        if memory and variant != "eelib+EE compiled":  # a fresh process would compile again
+                            row[f"{variant} peak MB"] = peak_memory_in_child(name, batch, dim, variant, device)
                 rows.append(row)
                 log(f"  B={batch:5d} D={dim:4d} {name:17s} " + "  ".join(
                     f"{v} {row[f'{v} wall ms']:.1f} ms" for v in VARIANTS if f"{v} wall ms" in row))
@@ -232,8 +260,71 @@ def bench_ee_against_n(batch: int, dim: int, n_values: list[int], device: str, r
         x, labels = make_batch(name, batch, dim, device)
         steps = {str(n): train_step(eelib_loss(name, labels, n), x) for n in [0, *n_values]}
         times = interleaved_medians(steps, rounds, 1)
-        base = times["0"]["wall_ms"]
-        rows.append({"loss": name, "base ms": base, **{f"n={n}": times[str(n)]["wall_ms"] / base for n in n_values}})
+        base = times["0"]["cpu_ms"]
+        rows.append({"loss": name, "base ms": base, **{f"n={n}": times[str(n)]["cpu_ms"] / base for n in n_values}})
+    return rows
+
+
+def count_kernels(fn: Callable[[], object]) -> int:
+    """How many ATen operators other than views ``fn`` runs: eager kernels, each a pass over its tensors."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Counter(TorchDispatchMode):
+        count = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Counter.count += not func.is_view
+            return func(*args, **(kwargs or {}))
+
+    with Counter():
+        fn()
+    return Counter.count
+
+
+def bench_mining_bound(sizes: list[int], dims: list[int], rounds: int) -> list[dict]:
+    """What bounds EE's cost: X Xᵀ, the anchor-positive block, EE's mining forward and backward, timed apart.
+
+    CPU time, medians of interleaved rounds: ``X Xᵀ`` forward + backward (every loss pays it),
+    the N-pair base loss's ``X_a X_pᵀ`` (a quarter of it), and
+    :func:`eelib.mining.hardest_pair_matrix` (squared distances, n = 2) on a given Gram matrix,
+    forward alone and forward + backward; with the ATen operators one block of the mining runs.
+    """
+    rows = []
+    for dim in dims:
+        for batch in sizes:
+            x, labels = make_batch("triplet-hardest", batch, dim, "cpu")
+            layout = mining.segment_layout(labels)
+            anchors, positives = x.detach()[0::2].requires_grad_(True), x.detach()[1::2].requires_grad_(True)
+            gram_leaf = (x.detach() @ x.detach().T).requires_grad_(True)
+            base = squared_distances_from_gram(gram_leaf.detach(), check_finite=False)
+
+            def mine(gram=gram_leaf):
+                return mining.hardest_pair_matrix(gram, base, layout, n_synthetic=2, normalize_synthetic=True,
+                                                  measure="squared_distance")
+
+            def forward_backward(fn: Callable[[], Tensor], *leaves: Tensor) -> Step:
+                def step() -> None:
+                    for leaf in leaves:
+                        leaf.grad = None
+                    fn().sum().backward()
+                return step
+
+            def mine_forward() -> None:
+                with torch.no_grad():
+                    mine()
+
+            steps = {"gram": forward_backward(lambda: x @ x.T, x),
+                     "anchor-positive block": forward_backward(lambda: anchors @ positives.T, anchors, positives),
+                     "mining forward": mine_forward,
+                     "mining forward + backward": forward_backward(mine, gram_leaf)}
+            times = interleaved_medians(steps, rounds, 1)
+            pairs = batch // 2
+            n_blocks = -(-pairs // max(1, min(pairs, mining.block_elements("cpu") // batch)))
+            kernels_forward = count_kernels(mine_forward)
+            kernels_total = count_kernels(forward_backward(mine, gram_leaf))
+            rows.append({"B": batch, "D": dim, **{f"{k} cpu ms": v["cpu_ms"] for k, v in times.items()},
+                         "blocks": n_blocks, "kernels per block forward": kernels_forward / n_blocks,
+                         "kernels per block backward": (kernels_total - kernels_forward) / n_blocks})
     return rows
 
 
@@ -269,8 +360,8 @@ def table(header: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
-def goal(batch: int) -> float:
-    return GOAL_EE_RATIO.get(batch, GOAL_EE_RATIO_LARGE)
+def goal(batch: int, dim: int) -> float:
+    return GOAL_EE_RATIO.get(batch, GOAL_EE_RATIO_LARGE_BY_DIM.get(dim, GOAL_EE_RATIO_LARGE))
 
 
 def ratio(row: dict, numerator: str, denominator: str, unit: str) -> float | str:
@@ -282,18 +373,22 @@ def ratio(row: dict, numerator: str, denominator: str, unit: str) -> float | str
 
 def grid_tables(rows: list[dict]) -> list[str]:
     parts = []
+    compiled = any("eelib+EE compiled cpu ms" in r for r in rows)
     for dim in sorted({r["D"] for r in rows}):
         body = []
         for r in (r for r in rows if r["D"] == dim):
-            ee_wall = ratio(r, "eelib+EE", "eelib", "wall ms")
-            verdict = "met" if isinstance(ee_wall, float) and ee_wall <= goal(r["B"]) else "MISSED"
-            body.append([r["loss"], r["B"], r["eelib wall ms"], ee_wall, ratio(r, "eelib+EE", "eelib", "cpu ms"),
-                         f"≤ {goal(r['B'])}: {verdict}", ratio(r, "eelib", "PML", "wall ms"),
-                         ratio(r, "eelib+EE", "PML", "wall ms"), r["eelib peak MB"],
+            ee_cpu = ratio(r, "eelib+EE", "eelib", "cpu ms")
+            verdict = "met" if isinstance(ee_cpu, float) and ee_cpu <= goal(r["B"], r["D"]) else "MISSED"
+            body.append([r["loss"], r["B"], r["eelib cpu ms"], ee_cpu, ratio(r, "eelib+EE", "eelib", "wall ms"),
+                         f"≤ {goal(r['B'], r['D'])}: {verdict}",
+                         *([ratio(r, "eelib+EE compiled", "eelib", "cpu ms")] if compiled else []),
+                         ratio(r, "eelib", "PML", "cpu ms"), ratio(r, "eelib", "PML", "wall ms"),
+                         ratio(r, "eelib+EE", "PML", "cpu ms"), r.get("eelib peak MB", "n/a"),
                          ratio(r, "eelib+EE", "eelib", "peak MB")])
         parts += [f"### D = {dim}", table(
-            ["loss", "B", "eelib ms", "EE / eelib (wall)", "EE / eelib (CPU)", "goal", "eelib / PML",
-             "EE / PML", "eelib peak MB", "EE / eelib peak memory"], body)]
+            ["loss", "B", "eelib CPU ms", "EE / eelib (CPU)", "EE / eelib (wall)", "goal (CPU)",
+             *(["EE compiled / eelib (CPU)"] if compiled else []), "eelib / PML (CPU)", "eelib / PML (wall)",
+             "EE / PML (CPU)", "eelib peak MB", "EE / eelib peak memory"], body)]
     return parts
 
 
@@ -305,7 +400,8 @@ def report(results: dict) -> str:
         f"{env['threads']} threads, {env['cpus']} CPUs visible, load average {env['load_before']} before and "
         f"{env['load_after']} after; {env['seconds']:.0f} s. Forward + backward, medians of interleaved "
         "rounds. Ratios: EE / eelib is eelib with n = 2 over eelib with n = 0 (goal "
-        f"≤ {GOAL_EE_RATIO[128]:g} at B = 128, ≤ {GOAL_EE_RATIO_LARGE:g} above); eelib / PML below 1 means "
+        f"≤ {GOAL_EE_RATIO[128]:g} at B = 128, ≤ {GOAL_EE_RATIO_LARGE:g} above, ≤ {GOAL_EE_RATIO_LARGE_BY_DIM[512]:g} "
+        "there at D = 512, on CPU time); eelib / PML below 1 means "
         f"eelib is faster; peak memory goal ≤ {GOAL_MEMORY_RATIO:g}.",
         "## (a) Time and memory against the batch size",
         *grid_tables(results["grid"]),
@@ -314,7 +410,7 @@ def report(results: dict) -> str:
         by_n = results["ee_against_n"]
         n_columns = [key for key in by_n[0] if key.startswith("n=")]
         spec = results["ee_against_n_setting"]
-        parts += [f"## (b) EE's cost against n (B = {spec['B']}, D = {spec['D']}, wall time / n = 0)",
+        parts += [f"## (b) EE's cost against n (B = {spec['B']}, D = {spec['D']}, CPU time / n = 0)",
                   table(["loss", "n = 0 ms", *n_columns], [[r["loss"], r["base ms"], *[r[c] for c in n_columns]]
                                                           for r in by_n])]
     if results.get("generation"):
@@ -332,6 +428,15 @@ def report(results: dict) -> str:
                 ["paper: ratio generation / triplet (UNVERIFIED)", gen["paper_ratio"]],
             ]),
         ]
+    if results.get("bound"):
+        parts += [
+            "## (d) What bounds EE's cost (CPU time, ms; mining: squared distances, n = 2, on a given Gram matrix)",
+            table(["B", "D", "X Xᵀ fwd + bwd", "X_a X_pᵀ fwd + bwd (N-pair base)", "mining fwd", "mining fwd + bwd",
+                   "blocks", "ATen ops per block fwd", "ATen ops per block bwd"],
+                  [[r["B"], r["D"], r["gram cpu ms"], r["anchor-positive block cpu ms"], r["mining forward cpu ms"],
+                    r["mining forward + backward cpu ms"], r["blocks"], r["kernels per block forward"],
+                    r["kernels per block backward"]] for r in results["bound"]]),
+        ]
     return "\n\n".join(parts) + "\n"
 
 
@@ -345,7 +450,7 @@ def plot(rows: list[dict], path: Path) -> None:
 
     names = [n for n in LOSS_NAMES if any(r["loss"] == n for r in rows)]
     fig, axes = plt.subplots(2, (len(names) + 1) // 2, figsize=(3.3 * ((len(names) + 1) // 2), 6.4), squeeze=False)
-    colors = {"eelib": "C0", "eelib+EE": "C3", "PML": "C7"}
+    colors = {"eelib": "C0", "eelib+EE": "C3", "eelib+EE compiled": "C1", "PML": "C7"}
     for ax, name in zip(axes.flat, names):
         for dim, style in ((512, "-"), (128, "--")):
             for variant in VARIANTS:
@@ -372,11 +477,19 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs="+", default=[128, 1024, 2048, 4096])
     parser.add_argument("--dims", type=int, nargs="+", default=[128, 512])
     parser.add_argument("--losses", nargs="+", default=LOSS_NAMES, choices=LOSS_NAMES)
-    parser.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (default 1: on a shared machine a second thread's waits land on "
+                             "whichever variant runs; see benchmarks/README.md)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--pml-limit-gb", type=float, default=2.0,
                         help="skip PML where its largest tensor would exceed this (default 2 GB)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"output folder (default {RESULTS})")
+    parser.add_argument("--compiled", action="store_true",
+                        help="also time eelib + EE with the compiled mining kernel (eelib.mining.use_compiled_mining)")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the peak-memory measurements (a process each: slow on a loaded machine)")
+    parser.add_argument("--grid-only", action="store_true",
+                        help="only the grid (a): no n sweep, generation or bound (to run the grid in parts)")
     parser.add_argument("--peak-memory", nargs=4, metavar=("LOSS", "B", "D", "VARIANT"),
                         help="(used by the script itself) print the peak memory of one step and exit")
     args = parser.parse_args()
@@ -391,12 +504,15 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     sizes, dims = ([128, 1024], [512]) if args.quick else (args.sizes, args.dims)
     start, load_before = time.perf_counter(), round(os.getloadavg()[0], 1)
-    grid = bench_grid(sizes, dims, args.losses, args.device, args.pml_limit_gb, log=print)
+    grid = bench_grid(sizes, dims, args.losses, args.device, args.pml_limit_gb, log=lambda line: print(line, flush=True),
+                      compiled=args.compiled, memory=not args.no_memory)
     results = {
         "grid": grid,
-        "ee_against_n": [] if args.quick else bench_ee_against_n(1024, 512, [1, 2, 4, 8], args.device, 3),
+        "ee_against_n": [] if args.quick or args.grid_only else bench_ee_against_n(1024, 512, [1, 2, 4, 8],
+                                                                                   args.device, 3),
         "ee_against_n_setting": {"B": 1024, "D": 512},
-        "generation": None if args.device != "cpu" else bench_generation(5, 20),
+        "generation": None if args.device != "cpu" or args.grid_only else bench_generation(5, 20),
+        "bound": [] if args.device != "cpu" or args.grid_only else bench_mining_bound(sizes, BOUND_DIMS, 3),
     }
     results["environment"] = {
         "date": datetime.date.today().isoformat(), "torch": torch.__version__,

@@ -8,10 +8,13 @@ script. On a GPU it runs, and prints one table at the end:
 
 1. exactness on the device: EE's mined matrix (:func:`eelib.mining.hardest_pair_matrix`, values
    and gradients) and every loss with n = 2 on ``cuda`` against the CPU in float64, on the
-   official layout and on a shuffled one with odd class sizes;
-2. the loss benchmarks on the device (``bench_losses.py --device cuda``: eelib, eelib + EE
-   (n = 2) and PML, B ∈ {1024, 4096}, D = 512, times synchronised, peak memory from
-   ``torch.cuda.max_memory_allocated``);
+   official layout and on a shuffled one with odd class sizes; then the compiled mining kernel
+   (:func:`eelib.mining.use_compiled_mining`, Triton on a GPU) against the eager one on the
+   device, values and gradients, to 1e-12 in float64 and 1e-6 in float32 (relative to the
+   largest entry);
+2. the loss benchmarks on the device (``bench_losses.py --device cuda --compiled``: eelib,
+   eelib + EE (n = 2) eager and compiled, and PML, B ∈ {1024, 4096}, D = 512, times
+   synchronised, peak memory from ``torch.cuda.max_memory_allocated``);
 3. a short training on generated image folders
    (:func:`eelib.experiments.loading.write_image_folder`) with ``--device cuda``: the runner's
    benchmark path (``python -m eelib.experiments --data-dir ... --device cuda --quick``) and
@@ -72,6 +75,42 @@ def exactness_on_device(device: str) -> str:
     return f"max |{device} - cpu| = {worst:.2g}"
 
 
+def compiled_equals_eager(device: str) -> str:
+    """Largest relative difference between the compiled and the eager mining kernel on ``device``."""
+    from eelib import mining
+    from eelib.data import random_batch
+    from eelib.distances import squared_distances_from_gram
+
+    def mined_and_gradient(x, y, measure):
+        leaf = x.to(device).requires_grad_(True)
+        gram = leaf @ leaf.T
+        base = squared_distances_from_gram(gram) if measure == "squared_distance" else gram
+        mined = mining.hardest_pair_matrix(gram, base, mining.segment_layout(y.to(device)), n_synthetic=2,
+                                           normalize_synthetic=True, measure=measure)
+        weights = torch.randn(mined.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(0)).to(device)
+        (grad,) = torch.autograd.grad((mined * weights).sum(), leaf)
+        return mined.detach(), grad
+
+    worst = {}
+    for dtype, tolerance in ((torch.float64, 1e-12), (torch.float32, 1e-6)):
+        for sizes, shuffle in (([4] * 64, False), ([3, 5, 2, 4, 6, 3] * 8, True)):
+            x, y = random_batch(sizes, 64, seed=1, shuffle=shuffle, norm_range=(0.5, 1.5), dtype=dtype)
+            for measure in ("squared_distance", "inner_product"):
+                mining.use_compiled_mining(False)
+                eager = mined_and_gradient(x, y, measure)
+                mining.use_compiled_mining(True)
+                try:
+                    compiled = mined_and_gradient(x, y, measure)
+                finally:
+                    mining.use_compiled_mining(False)
+                for a, b in zip(eager, compiled):
+                    error = float((a - b).abs().max()) / (float(a.abs().max()) or 1.0)
+                    worst[dtype] = max(worst.get(dtype, 0.0), error)
+                    if error > tolerance:
+                        raise AssertionError(f"compiled and eager mining differ by {error:.3g} ({dtype}, {measure})")
+    return ", ".join(f"{dtype}: {error:.2g}" for dtype, error in worst.items())
+
+
 def outcome(done: subprocess.CompletedProcess) -> tuple[str, str]:
     """A finished step's status for the table ("ok" or its exit code) and the end of its output."""
     return "ok" if done.returncode == 0 else f"exit {done.returncode}", (done.stdout + done.stderr)[-4000:]
@@ -110,9 +149,10 @@ def main() -> int:
         print(f"[{status}] {name} ({rows[-1][2]:.0f} s)\n{detail}\n", flush=True)
 
     step(f"EE and the losses on {device} equal the CPU (float64)", lambda: ("ok", exactness_on_device(device)))
+    step(f"compiled mining on {device} equals the eager kernel", lambda: ("ok", compiled_equals_eager(device)))
     sizes = ["1024"] if args.quick else ["1024", "4096"]
     bench = [sys.executable, "benchmarks/bench_losses.py", "--device", device, "--sizes", *sizes, "--dims", "512",
-             "--out", str(out / "losses")]
+             "--compiled", "--out", str(out / "losses")]
     step(f"loss benchmarks on {device} (eelib, eelib + EE, PML)", lambda: run(bench, 1800))
     from eelib.experiments.distributed import launch
     from eelib.experiments.loading import write_image_folder

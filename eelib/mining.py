@@ -292,6 +292,11 @@ def hardest_pair_matrix(
     Tensor, shape (B, B)
         Equal (up to round-off) to the reduction of the expanded batch's matrix over
         :func:`eelib.expansion.expanded_sets`, with gradients to match.
+
+    Notes
+    -----
+    Runs the eager, blocked kernel, or the compiled one after :func:`use_compiled_mining`
+    (for ``n_synthetic`` up to :data:`COMPILED_MAX_SYNTHETIC`).
     """
     distance = measure == "squared_distance"
     if not layout.is_identity:
@@ -306,7 +311,9 @@ def hardest_pair_matrix(
     coefficients = torch.stack(torch.broadcast_tensors(v, w, squared_norms)[:2], dim=-1)
     half_synthetic = squared_norms / 2 if distance else None
     half_original = diagonal / 2 if distance else None
-    mined = _HardestPairs.apply(gram, base, coefficients, half_synthetic, half_original, distance)
+    compiled = _compiled["enabled"] and n_synthetic <= COMPILED_MAX_SYNTHETIC
+    kernel = _CompiledHardestPairs if compiled else _HardestPairs
+    mined = kernel.apply(gram, base, coefficients, half_synthetic, half_original, distance)
     if layout.is_identity:
         return mined
     if layout.is_permutation:
@@ -516,6 +523,143 @@ class _HardestPairs(torch.autograd.Function):
         if half_synthetic is not None:
             grad_half_synthetic += grad_half_by_column.T
         return grad_gram, grad_base, grad_coefficients, grad_half_synthetic, grad_half_original, None
+
+# ------------------------------------------------------- the same kernel, compiled
+#
+# torch.compile (inductor: C++ on the CPU, Triton on a GPU) fuses a whole-matrix version of
+# the kernel above into a few loops, where the eager kernel runs about a hundred operators per
+# block. The formula and the tie rule are the eager kernel's (base, row, column, both; the
+# first synthetic point of a segment, the first pair in (j, l) order); only the order of
+# summation differs, so the two agree to round-off (tests/test_hardest_pairs.py runs these
+# functions eagerly, tests/test_hardest_pairs_compiled.py compiled). Off by default
+# (:func:`use_compiled_mining`): compiling takes minutes on a small CPU, where the compiled
+# kernel was measured no faster than the eager one (benchmarks/README.md); it is meant for a
+# GPU, where the eager kernel's launches dominate (benchmarks/gpu_check.py measures it). The
+# whole-matrix form holds the n² P² synthetic pairs at once, so it runs only up to
+# :data:`COMPILED_MAX_SYNTHETIC` points per segment.
+
+#: The largest ``n_synthetic`` the compiled kernel takes; above it the eager kernel runs.
+COMPILED_MAX_SYNTHETIC = 4
+
+#: ``enabled`` (by :func:`use_compiled_mining`) and, once first enabled, the compiled ``forward`` and ``backward``.
+_compiled: dict[str, object] = {"enabled": False}
+
+
+def use_compiled_mining(enabled: bool = True) -> None:
+    """Run :func:`hardest_pair_matrix` through ``torch.compile`` (``enabled``) or eagerly (the default).
+
+    The first call of each configuration (measure, dtype, device) compiles, which takes from
+    seconds on a GPU to minutes on a busy CPU; later calls, at any batch size, reuse the
+    kernel. Needs a C++ compiler on the CPU (Triton on a GPU).
+
+    Parameters
+    ----------
+    enabled : bool, default True
+    """
+    enabled = validate_flag("enabled", enabled)
+    if enabled and "forward" not in _compiled:
+        _compiled["forward"] = torch.compile(_dense_forward, dynamic=True)
+        _compiled["backward"] = torch.compile(_dense_backward, dynamic=True)
+    _compiled["enabled"] = enabled
+
+
+def compiled_mining_enabled() -> bool:
+    """Whether :func:`use_compiled_mining` is on."""
+    return bool(_compiled["enabled"])
+
+
+def _dense_measure(score: Tensor, distance: bool) -> Tensor:
+    return (score * -2).clamp_min(0) if distance else score
+
+
+def _dense_synthetic_pairs(raw: Tensor, coefficients: Tensor, half_synthetic: Tensor | None) -> Tensor:
+    """⟨s_pj, s_rl⟩ − h_pj − h_rl for every pair of segments, (P, n, n, P)."""
+    pairs, n = coefficients.shape[0], coefficients.shape[1]
+    by_end = raw.view(pairs, n, pairs, 2)
+    out = by_end[:, :, None, :, 0] * coefficients[:, :, 0].T + by_end[:, :, None, :, 1] * coefficients[:, :, 1].T
+    if half_synthetic is not None:
+        out = out - half_synthetic.view(pairs, n, 1, 1) - half_synthetic.T
+    return out
+
+
+def _dense_synthetic_vs_original(rows: Tensor, coefficients: Tensor) -> Tensor:
+    return coefficients[:, :, 0:1] * rows[:, 0:1] + coefficients[:, :, 1:2] * rows[:, 1:2]
+
+
+def _dense_forward(gram, base, coefficients, half_synthetic, half_original, distance: bool):
+    """:class:`_HardestPairs`'s forward on whole matrices: the mined matrix, the row and the both scores."""
+    pairs, n = coefficients.shape[0], coefficients.shape[1]
+    batch = 2 * pairs
+    raw = _dense_synthetic_vs_original(gram.view(pairs, 2, batch), coefficients)
+    scored = raw if half_synthetic is None else raw - half_synthetic[:, :, None]
+    row = scored.amax(1)
+    if half_original is not None:
+        row = row - half_original
+    both = _dense_synthetic_pairs(raw, coefficients, half_synthetic).reshape(pairs, n * n, pairs).amax(1)
+    better = torch.minimum if distance else torch.maximum
+    row_measure, both_measure = _dense_measure(row, distance), _dense_measure(both, distance)
+    crossed = better(row_measure.T.reshape(pairs, 2, pairs), both_measure.view(pairs, 1, pairs))
+    mined = better(better(base.view(pairs, 2, pairs, 2), row_measure.view(pairs, 1, pairs, 2)), crossed.unsqueeze(-1))
+    return mined.reshape(batch, batch), row, both
+
+
+def _dense_backward(grad, gram, base, coefficients, half_synthetic, half_original, row, both, mined, distance: bool):
+    """:class:`_HardestPairs`'s backward on whole matrices."""
+    pairs, n = coefficients.shape[0], coefficients.shape[1]
+    batch = 2 * pairs
+    rows = gram.view(pairs, 2, batch)
+    row_measure, both_measure = _dense_measure(row, distance), _dense_measure(both, distance)
+    g, chosen, zero = grad.view(pairs, 2, batch), mined.view(pairs, 2, batch), grad.new_zeros(())
+    # route every entry to base, row, column or both (ties: in that order)
+    base_won = chosen == base.view(pairs, 2, batch)
+    row_won = (chosen == row_measure.view(pairs, 1, batch)) & ~base_won
+    grad_base = torch.where(base_won, g, zero)
+    grad_row = torch.where(row_won, g, zero).sum(1)
+    crossed = torch.where(row_won | base_won, zero, g).view(pairs, 2, pairs, 2).sum(-1)
+    column = row_measure.T.reshape(pairs, 2, pairs)
+    column_won = column <= both_measure.view(pairs, 1, pairs) if distance else column >= both_measure.view(pairs, 1, pairs)
+    to_column = torch.where(column_won, crossed, zero)
+    grad_both = (crossed - to_column).sum(1)
+    grad_row = grad_row + to_column.reshape(batch, pairs).T
+    if distance:  # measure −2 · score, clipped at 0
+        grad_row = torch.where(row <= 0, grad_row * -2, zero)
+        grad_both = torch.where(both <= 0, grad_both * -2, zero)
+    # through the synthetic points' inner products (the first j, the first (j, l) that wins)
+    raw = _dense_synthetic_vs_original(rows, coefficients)
+    scored = raw if half_synthetic is None else raw - half_synthetic[:, :, None]
+    steps = torch.arange(n * n, device=raw.device)
+    grad_raw = torch.where(steps[:n].view(1, n, 1) == scored.argmax(1, keepdim=True), grad_row.unsqueeze(1), zero)
+    synthetic = _dense_synthetic_pairs(raw, coefficients, half_synthetic).reshape(pairs, n * n, pairs)
+    grad_pairs = torch.where(steps.view(1, n * n, 1) == synthetic.argmax(1, keepdim=True),
+                             grad_both.unsqueeze(1), zero).view(pairs, n, n, pairs)
+    grad_half_synthetic = None if half_synthetic is None else (
+        -grad_raw.sum(2) - grad_pairs.sum((2, 3)) - grad_pairs.sum((0, 1)).T)
+    by_end = raw.view(pairs, n, pairs, 2)
+    grad_raw = grad_raw + torch.stack(
+        [(grad_pairs * coefficients[:, :, y].T).sum(2) for y in range(2)], -1).view(pairs, n, batch)
+    grad_gram = torch.stack([(grad_raw * coefficients[:, :, x:x + 1]).sum(1) for x in range(2)], 1)
+    grad_coefficients = torch.stack(
+        [(grad_raw * rows[:, x:x + 1]).sum(2) + (grad_pairs * by_end[:, :, None, :, x]).sum((0, 1)).T
+         for x in range(2)], -1)
+    grad_half_original = None if half_original is None else -grad_row.sum(0)
+    return grad_gram.view(batch, batch), grad_base.view(batch, batch), grad_coefficients, grad_half_synthetic, \
+        grad_half_original
+
+
+class _CompiledHardestPairs(torch.autograd.Function):
+    """:class:`_HardestPairs` through the compiled whole-matrix kernel (see the comment above)."""
+
+    @staticmethod
+    def forward(ctx, gram, base, coefficients, half_synthetic, half_original, distance):  # noqa: D102
+        mined, row, both = _compiled["forward"](gram, base, coefficients, half_synthetic, half_original, distance)
+        ctx.save_for_backward(gram, base, coefficients, half_synthetic, half_original, row, both, mined)
+        ctx.distance = distance
+        return mined
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):  # noqa: D102
+        return (*_compiled["backward"](grad.contiguous(), *ctx.saved_tensors, ctx.distance), None)
 
 
 # --- the boundary: EE's arguments and the one memory guard ---------------------------------

@@ -151,3 +151,26 @@ def test_layout_gives_an_odd_class_first_instance_two_rows():
 def test_single_instance_class_is_named():
     with pytest.raises(ValueError, match=r"class\(es\) \[42\]"):
         segment_layout(torch.tensor([1, 1, 42]))
+
+
+@pytest.mark.parametrize("measure", MEASURES)
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_whole_matrix_kernel_equals_the_blocked_one(layout, measure, monkeypatch):
+    """The functions that use_compiled_mining compiles, run eagerly: the blocked kernel's values and gradients.
+
+    (The compiled run itself is in tests/test_hardest_pairs_compiled.py, slow tier.)
+    """
+    sizes, shuffle = LAYOUTS[layout]
+    x, y = random_batch(sizes, 6, seed=3, shuffle=shuffle, norm_range=(0.5, 1.5), scramble_labels=True)
+    whole_matrix = {"enabled": True, "forward": mining._dense_forward, "backward": mining._dense_backward}
+    for n_synthetic in (1, 2, 3):
+        weights = torch.randn(x.shape[0], x.shape[0], dtype=x.dtype, generator=torch.Generator().manual_seed(n_synthetic))
+        results = []
+        for kernels in ({"enabled": False}, whole_matrix):
+            monkeypatch.setattr(mining, "_compiled", kernels)
+            leaf = x.detach().clone().requires_grad_(True)
+            value = fast(leaf, y, n_synthetic, True, measure)
+            results.append((value.detach(), torch.autograd.grad((value * weights).sum(), leaf)[0]))
+        (blocked, blocked_grad), (whole, whole_grad) = results
+        torch.testing.assert_close(whole, blocked, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(whole_grad, blocked_grad, rtol=1e-12, atol=1e-12)

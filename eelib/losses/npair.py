@@ -113,19 +113,22 @@ def npair_loss(
         validate_batch(embeddings, labels)
         n_synthetic, normalize_synthetic = validate_expansion(embeddings, n_synthetic, normalize_synthetic)
         anchors, positives = npair_anchor_positive(labels)  # the layout, checked before any expansion
-        pm = build_pair_matrices(
-            embeddings, labels, n_synthetic=n_synthetic,
-            normalize_synthetic=normalize_synthetic, measure="inner_product",
-        )
-        logits = pm.positive.index_select(0, anchors).index_select(1, positives)
-        if pm.mined:  # EE: mined off-diagonal logits, original diagonal
+        if n_synthetic == 0:  # the anchor-positive block of the Gram matrix only: a quarter of X Xᵀ
+            logits = embeddings.index_select(0, anchors) @ embeddings.index_select(0, positives).T
+            squared_norms = embeddings.square().sum(1) if l2_reg > 0 else None
+        else:
+            pm = build_pair_matrices(
+                embeddings, labels, n_synthetic=n_synthetic,
+                normalize_synthetic=normalize_synthetic, measure="inner_product",
+            )
+            # EE: mined off-diagonal logits, original diagonal
             eye = torch.eye(anchors.shape[0], dtype=torch.bool, device=embeddings.device)
-            mined = pm.negative.index_select(0, anchors).index_select(1, positives)
-            logits = torch.where(eye, logits, mined)
+            logits = torch.where(eye, pm.positive.index_select(0, anchors).index_select(1, positives),
+                                 pm.negative.index_select(0, anchors).index_select(1, positives))
+            squared_norms = pm.positive.diagonal()
         targets = torch.arange(anchors.shape[0], device=embeddings.device)
         loss = F.cross_entropy(logits * scale if scale != 1.0 else logits, targets)
         if l2_reg > 0:
-            squared_norms = pm.positive.diagonal()
             loss = loss + 0.25 * l2_reg * (squared_norms[anchors].mean() + squared_norms[positives].mean())
         return loss
 
