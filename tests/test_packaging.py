@@ -6,7 +6,11 @@
   every requirement pinned inside its range.
 - The Python floor is ``requires-python``; the classifiers, README, the course script and
   the conda files follow it.
-- Binder and conda install through the lock; the kernel-shutdown override is shipped.
+- Binder and conda install through the lock; a student's conda environment installs the
+  course only, the development one what ./course test installs; the kernel-shutdown
+  override is shipped and applied on every route.
+- A layer checks for its extra's packages before importing them, and a missing one raises
+  an ImportError naming the extra; the core imports without any extra.
 """
 
 from __future__ import annotations
