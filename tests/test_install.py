@@ -12,12 +12,12 @@
    code cells up to its first exercise (tests/test_student_versions.py checks that), so
    running it too would test nothing more.
 
-Each prints its wall time; none is asserted.
+Each prints its wall time; none is asserted. tests/test_reach.py runs the course on the
+other supported Pythons and in a Colab-like environment; both share tests/install_support.py.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -31,13 +31,13 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from install_support import INSTALL_TIMEOUT_S, LOCK, PUBLIC_INDEX, build_wheel, copy_notebooks, run, run_notebooks
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-LOCK = ROOT / "requirements" / "constraints.txt"
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
 MINORS = [m for c in PROJECT["classifiers"] for m in re.findall(r"^Programming Language :: Python :: (3\.\d+)$", c)]
 #: uv's target triples, with the marker values pip would see there.
@@ -50,9 +50,6 @@ PLATFORMS = {
                                "platform_machine": "AMD64"},
 }
 MACOS = "14.0"
-PUBLIC_INDEX = "https://pypi.org/simple"
-INSTALL_TIMEOUT_S = 1500
-RUN_TIMEOUT_S = 3000
 
 
 def _missing(reason: str) -> None:
@@ -123,57 +120,10 @@ def test_lock_resolves_for_every_platform_and_python(uv: str, target: str, pytho
 
 # --- 2. the wheel, installed outside the checkout -------------------------------------------
 
-DRIVER = r'''
-"""Run notebooks (paths in argv) in this environment's kernel; print one JSON line each."""
-import json, sys, time
-from pathlib import Path
-import nbformat
-from nbclient import NotebookClient
-
-for name in sys.argv[1:]:
-    path = Path(name)
-    nb = nbformat.read(path, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell("import eelib\nprint('EELIB', eelib.__file__)"))
-    started = time.perf_counter()
-    row = {"notebook": f"{path.parent.parent.name}/{path.parent.name}/{path.name}", "cells": len(nb.cells)}
-    try:
-        NotebookClient(nb, timeout=900, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
-        row["eelib"] = nb.cells[-1].outputs[0]["text"].split(" ", 1)[1].strip()
-        row["status"] = "ok"
-    except Exception as error:  # report every notebook, then fail
-        row["status"] = f"{type(error).__name__}: {str(error)[-600:]}"
-    row["seconds"] = round(time.perf_counter() - started, 1)
-    print(json.dumps(row), flush=True)
-'''
-
-
-def _user_env() -> dict[str, str]:
-    """This process's environment without what points Python at the checkout (a user has none)."""
-    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "JUPYTER_PATH", "VIRTUAL_ENV")}
-
-
-def _run(command: list[str], **kwargs) -> subprocess.CompletedProcess:
-    """Run ``command`` in the user's environment; fail with its output if it fails."""
-    result = subprocess.run(command, capture_output=True, text=True, env=_user_env(), **kwargs)
-    assert result.returncode == 0, f"{' '.join(command)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return result
-
-
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """eelib's wheel, built from a copy of the sources (the checkout gets no build files)."""
-    source = tmp_path_factory.mktemp("source")
-    for name in ("pyproject.toml", "README.md", "LICENSE"):
-        shutil.copy(ROOT / name, source / name)
-    shutil.copytree(ROOT / "eelib", source / "eelib", ignore=shutil.ignore_patterns("__pycache__"))
-    out = tmp_path_factory.mktemp("dist")
-    started = time.perf_counter()
-    _run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(out), str(source)],
-         timeout=INSTALL_TIMEOUT_S)
-    print(f"wheel built in {time.perf_counter() - started:.0f} s")
-    (built,) = out.glob("eelib-*.whl")
-    return built
+    return build_wheel(tmp_path_factory.mktemp("dist"), tmp_path_factory.mktemp("source"))
 
 
 def test_wheel_ships_the_library_results_and_licence_only(wheel: Path) -> None:
@@ -195,34 +145,20 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv = tmp_path_factory.mktemp("venv") / "venv"
     base_python = getattr(sys, "_base_executable", sys.executable)
     started = time.perf_counter()
-    _run([base_python, "-m", "venv", str(venv)], timeout=300)
+    run([base_python, "-m", "venv", str(venv)], timeout=300)
     python = str(venv / "bin" / "python")
     # torch first, alone, at the lock's version (on this machine pip takes a local CPU wheel).
     torch = _pins_for({})["torch"]
-    _run([python, "-m", "pip", "install", "--quiet", "-c", str(LOCK), f"torch=={torch}"], timeout=INSTALL_TIMEOUT_S)
-    _run([python, "-m", "pip", "install", "--quiet", "-c", str(LOCK), f"{wheel}[course]"], timeout=INSTALL_TIMEOUT_S)
+    run([python, "-m", "pip", "install", "--quiet", "-c", str(LOCK), f"torch=={torch}"], timeout=INSTALL_TIMEOUT_S)
+    run([python, "-m", "pip", "install", "--quiet", "-c", str(LOCK), f"{wheel}[course]"], timeout=INSTALL_TIMEOUT_S)
     print(f"fresh environment with eelib[course] in {time.perf_counter() - started:.0f} s")
     return venv
 
 
 def test_every_notebook_runs_from_the_installed_wheel_outside_the_checkout(
         installed: Path, tmp_path: Path) -> None:
-    outside = tmp_path / "class"
-    shutil.copytree(ROOT / "notebooks", outside / "notebooks")
-    assert not outside.is_relative_to(ROOT)
-    notebooks = sorted(str(p) for p in outside.rglob("*.ipynb"))
-    env = _user_env()
-    env.update({"EELIB_CI": "1", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
-                "JUPYTER_DATA_DIR": str(tmp_path / "jupyter-data"), "PATH": f"{installed / 'bin'}{os.pathsep}{env['PATH']}"})
-    (tmp_path / "driver.py").write_text(DRIVER)
-    started = time.perf_counter()
-    result = subprocess.run([str(installed / "bin" / "python"), str(tmp_path / "driver.py"), *notebooks],
-                            cwd=outside, env=env, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
-    rows = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    print(f"\n{len(rows)} notebooks in {time.perf_counter() - started:.0f} s, eelib from the wheel:")
-    for row in rows:
-        print(f"  {row['notebook']:<55} {row['seconds']:>6.1f} s  {row['status'][:120]}")
-    assert result.returncode == 0, result.stderr[-3000:]
+    notebooks = copy_notebooks(tmp_path / "class")
+    rows = run_notebooks(installed / "bin" / "python", notebooks, tmp_path / "class", tmp_path)
     assert len(rows) == len(notebooks) == len(list((ROOT / "notebooks").glob("*.ipynb")))
     failed = {row["notebook"]: row["status"] for row in rows if row["status"] != "ok"}
     assert not failed, f"notebooks failed outside the checkout: {failed}"

@@ -1,5 +1,7 @@
 """Colab and Binder: every notebook's badges open itself in the repository of [tool.eelib],
-and its set-up cell installs the course on Colab only."""
+and its set-up cell installs the course on Colab only, keeping Colab's torch, numpy and
+ipywidgets and saying whether the runtime must restart (tests/test_reach.py runs the cell's
+install for real in a Colab-like environment)."""
 
 from __future__ import annotations
 
@@ -76,32 +78,86 @@ def test_readme_badges_open_the_student_edition() -> None:
     assert "urlpath=lab/tree/student/notebooks/00_course_tour.ipynb" in first
 
 
-def _run_setup_cell(source: str, on_colab: bool, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, str]]:
-    """Run the set-up cell as IPython would; return the line magics it called."""
-    calls = []
+class _Distribution:
+    def __init__(self, name: str, version: str) -> None:
+        self.metadata, self.version = {"Name": name}, version
+
+
+def _run_setup_cell(source: str, on_colab: bool, monkeypatch: pytest.MonkeyPatch, *,
+                    installed: dict[str, str] | None = None, pip_installs: dict[str, str] | None = None,
+                    loaded: dict[str, str] | None = None) -> tuple[list[tuple[str, str]], str]:
+    """Run the set-up cell as IPython would, with a stand-in for pip.
+
+    ``installed`` is what is there before (name -> version), ``pip_installs`` what the
+    stand-in pip installs or replaces, ``loaded`` the modules already imported (import name
+    -> distribution). Returns the line magics called, ``{name}`` expanded as IPython does,
+    and what the cell printed.
+    """
+    from importlib import metadata
+
+    state = dict(installed or {})
+    calls, printed = [], []
 
     class Shell:
         def run_line_magic(self, name: str, line: str) -> None:
-            calls.append((name, line))
+            calls.append((name, re.sub(r"\{(\w+)\}", lambda m: str(namespace[m[1]]), line)))
+            state.update(pip_installs or {})
 
     if on_colab:
         monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
     else:
         monkeypatch.delitem(sys.modules, "google.colab", raising=False)
-    exec(TransformerManager().transform_cell(source), {"get_ipython": Shell})  # noqa: S102
-    return calls
+    monkeypatch.setattr(metadata, "distributions", lambda: [_Distribution(n, v) for n, v in state.items()])
+    monkeypatch.setattr(metadata, "packages_distributions", lambda: {m: [d] for m, d in (loaded or {}).items()})
+    for module in loaded or {}:
+        monkeypatch.setitem(sys.modules, module, sys.modules.get(module, types.ModuleType(module)))
+    namespace = {"get_ipython": Shell, "print": lambda *args: printed.append(" ".join(map(str, args)))}
+    exec(TransformerManager().transform_cell(source), namespace)  # noqa: S102
+    return calls, "\n".join(printed)
+
+
+#: What a Colab runtime has, roughly: its own CUDA torch, numpy 2.0 and ipywidgets 7.7.1.
+COLAB = {"torch": "2.8.0+cu126", "numpy": "2.0.2", "ipywidgets": "7.7.1", "matplotlib": "3.10.0",
+         "scikit_learn": "1.6.1", "scipy": "1.16.1", "pandas": "2.2.2"}
+INSTALL = f'install --progress-bar off "eelib[notebooks] @ git+https://github.com/{SLUG}@{BRANCH}"'
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(ROOT).as_posix())
-def test_setup_cell_installs_the_course_on_colab_only(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_setup_cell_installs_the_course_on_colab_only_keeping_colabs_packages(
+        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     nb = nbformat.read(path, as_version=4)
     setup = nb.cells[1]
     assert setup.cell_type == "code" and tool.SETUP_TAG in setup.metadata.get("tags", [])
     assert not [c for c in nb.cells[2:] if tool.SETUP_TAG in c.metadata.get("tags", [])]
-    assert _run_setup_cell(setup.source, on_colab=False, monkeypatch=monkeypatch) == []
-    ((magic, line),) = _run_setup_cell(setup.source, on_colab=True, monkeypatch=monkeypatch)
-    assert magic == "pip"
-    assert line == f'install --quiet "eelib[notebooks] @ git+https://github.com/{SLUG}@{BRANCH}"'
+    assert _run_setup_cell(setup.source, on_colab=False, monkeypatch=monkeypatch) == ([], "")
+    calls, printed = _run_setup_cell(setup.source, on_colab=True, monkeypatch=monkeypatch, installed=COLAB,
+                                     pip_installs={"eelib": "0.1.0", "pytorch-metric-learning": "2.9.0"},
+                                     loaded={"numpy": "numpy", "torch": "torch"})
+    # pip is told to keep Colab's torch, numpy and ipywidgets, and not told to be quiet.
+    assert calls == [("pip", f"{INSTALL} torch==2.8.0+cu126 numpy==2.0.2 ipywidgets==7.7.1")]
+    assert "quiet" not in setup.source and " -q" not in setup.source
+    assert printed == "Ready, no restart needed. Kept: torch==2.8.0+cu126 numpy==2.0.2 ipywidgets==7.7.1 | pip replaced: nothing"
+
+
+def test_setup_cell_asks_for_a_restart_only_when_pip_replaced_a_loaded_package(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    source = tool.setup_source(SLUG, BRANCH)
+    # scipy replaced but never imported: no restart, and the student is told what changed.
+    _, printed = _run_setup_cell(source, on_colab=True, monkeypatch=monkeypatch, installed=COLAB,
+                                 pip_installs={"eelib": "0.1.0", "scipy": "1.17.1"}, loaded={"numpy": "numpy"})
+    assert printed.startswith("Ready, no restart needed.") and printed.endswith("pip replaced: scipy")
+    # matplotlib replaced after the runtime imported it: restart, said plainly.
+    _, printed = _run_setup_cell(source, on_colab=True, monkeypatch=monkeypatch, installed=COLAB,
+                                 pip_installs={"matplotlib": "3.11.2"}, loaded={"matplotlib": "matplotlib"})
+    assert printed.startswith("RESTART NEEDED: pip replaced matplotlib after this runtime had imported it.")
+    assert "Runtime > Restart session" in printed
+    # Distribution names compare normalised (scikit_learn and scikit-learn are one package).
+    _, printed = _run_setup_cell(source, on_colab=True, monkeypatch=monkeypatch, installed=COLAB,
+                                 pip_installs={"scikit_learn": "1.9.1"}, loaded={"sklearn": "scikit-learn"})
+    assert printed.startswith("RESTART NEEDED: pip replaced scikit-learn")
+    # Where a package to keep is not installed, it is not pinned.
+    calls, _ = _run_setup_cell(source, on_colab=True, monkeypatch=monkeypatch, installed={"numpy": "2.0.2"})
+    assert calls == [("pip", f"{INSTALL} numpy==2.0.2")]
 
 
 def _notebook(*sources: str) -> nbformat.NotebookNode:

@@ -6,7 +6,11 @@
   every requirement pinned inside its range.
 - The Python floor is ``requires-python``; the classifiers, README, the course script and
   the conda files follow it.
-- Binder and conda install through the lock; the kernel-shutdown override is shipped.
+- Binder and conda install through the lock; a student's conda environment installs the
+  course only, the development one what ./course test installs; the kernel-shutdown
+  override is shipped and applied on every route.
+- A layer checks for its extra's packages before importing them, and a missing one raises
+  an ImportError naming the extra; the core imports without any extra.
 """
 
 from __future__ import annotations
@@ -136,6 +140,17 @@ def test_extras_are_the_agreed_ones() -> None:
     assert "nbgrader" in closure("instructor") and "uv" in closure("test")
 
 
+def _ipywidgets(extra: str) -> SpecifierSet:
+    (requirement,) = [r for r in requirements(extra) if canonicalize_name(r.name) == "ipywidgets"]
+    return requirement.specifier
+
+
+def test_notebooks_extra_admits_colabs_widgets_and_the_course_extra_jupyterlabs() -> None:
+    # Colab ships ipywidgets 7.7.1 and renders 8 badly; JupyterLab 4 needs ipywidgets 8.
+    assert _ipywidgets("notebooks").contains("7.7.1") and _ipywidgets("notebooks").contains("8.1.9")
+    assert not _ipywidgets("course").contains("7.7.1") and _ipywidgets("course").contains("8.1.9")
+
+
 @pytest.mark.parametrize("layer, extra", [("eelib", None), ("eelib/course", "notebooks"),
                                           ("eelib/experiments", "experiments")])
 def test_each_layer_imports_only_what_its_extra_installs(layer: str, extra: str | None) -> None:
@@ -247,6 +262,7 @@ def _conda(path: str) -> tuple[list[str], list[str]]:
 
 
 @pytest.mark.parametrize("path, lock", [("environment.yml", "requirements/constraints.txt"),
+                                        ("environment-dev.yml", "requirements/constraints.txt"),
                                         ("binder/environment.yml", "../requirements/constraints.txt")])
 def test_conda_files_take_python_from_conda_and_install_through_the_lock(path: str, lock: str) -> None:
     conda, pip = _conda(path)
@@ -258,10 +274,33 @@ def test_conda_files_take_python_from_conda_and_install_through_the_lock(path: s
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in pip
 
 
-def test_conda_environment_installs_what_the_course_test_command_installs() -> None:
+def _script_extras(variable: str) -> str:
+    return re.search(rf'^{variable}="([a-z,]+)"', COURSE_SCRIPT, re.MULTILINE)[1]
+
+
+def test_students_conda_environment_installs_the_course_only() -> None:
     _, pip = _conda("environment.yml")
-    test_extras = re.search(r'^TEST_EXTRAS="([a-z,]+)"', COURSE_SCRIPT, re.MULTILINE)[1]
-    assert f"-e .[{test_extras}]" in pip
+    eelib = [line for line in pip if not line.startswith("-")]
+    assert eelib == [f".[{_script_extras('OPEN_EXTRAS')}]"], "a student gets what ./course open installs"
+    assert not {"pytest", "playwright", "uv", "nbgrader"} & closure(*_script_extras("OPEN_EXTRAS").split(","))
+    # Its start command applies the kernel-shutdown setting, as ./course open does.
+    start = [line for line in (ROOT / "environment.yml").read_text().splitlines() if "jupyter lab" in line]
+    assert start and all("--LabApp.app_settings_dir=jupyter/lab/settings" in line for line in start)
+    assert (ROOT / "jupyter" / "lab" / "settings" / "overrides.json") == OVERRIDES
+    assert yaml.safe_load((ROOT / "environment.yml").read_text())["name"] == "eelib-course"
+
+
+def test_development_environment_installs_what_the_course_test_command_installs() -> None:
+    _, pip = _conda("environment-dev.yml")
+    assert f"-e .[{_script_extras('TEST_EXTRAS')}]" in pip
+    assert yaml.safe_load((ROOT / "environment-dev.yml").read_text())["name"] == "eelib-course-dev"
+
+
+def test_readme_conda_route_names_both_environments_and_the_setting() -> None:
+    readme = (ROOT / "README.md").read_text()
+    conda = next(line for line in readme.split("\n- ") if line.startswith("**Conda:**"))
+    assert "conda env create -f environment.yml" in conda and "environment-dev.yml" in conda
+    assert "jupyter lab --LabApp.app_settings_dir=jupyter/lab/settings" in conda
 
 
 def test_binder_pins_the_core_and_course_packages_at_the_lock_versions() -> None:
@@ -336,3 +375,55 @@ def test_ci_runs_the_readme_test_command() -> None:
     assert code[0] == "set -euo pipefail"
     assert code[-1] == "exec ./course test", "CI must run exactly the README's test command"
     assert "./course test" in (ROOT / "README.md").read_text()
+
+
+# --- a missing extra names itself ---------------------------------------------------------
+
+def _required_by(path: Path) -> set[str]:
+    """Distributions that ``path`` checks for with ``eelib._extras.require`` before importing."""
+    names = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "require":
+            names |= {canonicalize_name(DISTRIBUTION.get(arg.value, arg.value)) for arg in node.args[1:]}
+    return names
+
+
+@pytest.mark.parametrize("layer", ["course", "experiments"])
+def test_every_package_a_layer_imports_from_an_extra_is_checked_first(layer: str) -> None:
+    # A module is covered by its own check and by the package __init__ files that run first
+    # (the experiments import the course's figures, so eelib.course's check runs for them too).
+    checked_by_packages = _required_by(ROOT / "eelib" / "course" / "__init__.py")
+    checked_by_packages |= _required_by(ROOT / "eelib" / layer / "__init__.py")
+    for path in sorted((ROOT / "eelib" / layer).rglob("*.py")):
+        needed = third_party(imported_modules(path.read_text())) - CORE
+        unchecked = needed - checked_by_packages - _required_by(path)
+        assert not unchecked, f"{path.relative_to(ROOT)} imports {sorted(unchecked)} without eelib._extras.require"
+
+
+@pytest.mark.parametrize("module, missing, extra", [
+    ("eelib.course.playground", "ipywidgets", "notebooks"),
+    ("eelib.course.explorer", "ipywidgets", "notebooks"),
+    ("eelib.course.heatmap_widget", "ipywidgets", "notebooks"),
+    ("eelib.course.display", "IPython", "notebooks"),
+    ("eelib.course.figures", "matplotlib", "notebooks"),
+    ("eelib.experiments.train", "tqdm", "experiments"),
+    ("eelib.experiments.runner", "umap", "experiments"),
+    ("eelib.experiments.glyphs", "PIL", "experiments"),
+])
+def test_a_missing_extra_is_named_in_the_import_error(module: str, missing: str, extra: str) -> None:
+    # A fresh interpreter in which the package cannot be imported (None in sys.modules).
+    code = (f"import sys\nsys.modules[{missing!r}] = None\n"
+            f"try:\n    import {module}\nexcept ImportError as error:\n    print(error.name, '|', error)\n"
+            f"else:\n    print('imported')\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    name, _, message = result.stdout.strip().partition(" | ")
+    assert name == missing, result.stdout + result.stderr
+    assert message.endswith(f'pip install "eelib[{extra}]"') and f" needs {missing}" in message, message
+
+
+def test_the_core_imports_without_any_extra() -> None:
+    absent = ["ipywidgets", "IPython", "matplotlib", "seaborn", "tqdm", "PIL", "umap"]
+    code = (f"import sys\nfor name in {absent!r}:\n    sys.modules[name] = None\n"
+            "import eelib, eelib.losses, eelib.metrics, eelib.data, eelib.analysis, eelib.expansion\nprint('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert result.stdout.strip() == "ok", result.stderr[-2000:]

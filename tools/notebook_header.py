@@ -7,7 +7,8 @@ student edition) gets
   each opening this very notebook of this edition;
 - a code cell right after it (tagged ``colab-setup``) that installs the course's library
   and what the notebooks import, ``eelib[notebooks]`` from the repository, but only on
-  Colab (``"google.colab" in sys.modules``); anywhere else it does nothing.
+  Colab (``"google.colab" in sys.modules``), keeping Colab's torch, numpy and ipywidgets,
+  and says whether the runtime must restart; anywhere else it does nothing.
 
 The repository (``owner/name``) and branch come from ``[tool.eelib]`` in pyproject.toml,
 the one place they are written: a fork changes them there and runs this tool again.
@@ -63,15 +64,47 @@ def badge_line(slug: str, branch: str, path: str) -> str:
             f"[![Binder]({BINDER_BADGE})]({binder_url(slug, branch, path)})")
 
 
+#: Packages Colab brings that the set-up cell must leave as they are: its CUDA torch, its
+#: numpy (what Colab's other packages are built against) and ipywidgets 7.7, the version its
+#: front end renders.
+KEEP = ("torch", "numpy", "ipywidgets")
+
+
 def setup_source(slug: str, branch: str) -> str:
-    """The Colab set-up cell: installs ``eelib[notebooks]`` from the repository, on Colab only."""
+    """The Colab set-up cell: installs ``eelib[notebooks]`` from the repository, on Colab only.
+
+    pip gets the installed versions of :data:`KEEP` as requirements, so it installs what is
+    missing without replacing them (or stops with an error if eelib cannot run with them).
+    pip's own messages are shown. Afterwards the cell compares every installed version with
+    the one before and says plainly whether the runtime must restart: only when pip replaced
+    a package that this runtime had already imported.
+    """
+    kept = "(" + ", ".join(f'"{name}"' for name in KEEP) + ")"
     return (
-        "# On Colab only: install the course's library and what the notebooks use (about a minute).\n"
+        "# On Colab only: install the course's library and the packages the notebooks need that\n"
+        "# Colab lacks (about a minute). Colab's own torch, numpy and ipywidgets stay as they are.\n"
         "# Anywhere else (./course open, Binder, a JupyterHub with eelib) this cell does nothing.\n"
         "import sys\n"
         "\n"
         'if "google.colab" in sys.modules:\n'
-        f'    %pip install --quiet "eelib[{EXTRA}] @ git+https://github.com/{slug}@{branch}"'
+        "    import re\n"
+        "    from importlib import metadata\n"
+        "\n"
+        "    def installed_versions():\n"
+        '        return {re.sub(r"[-_.]+", "-", d.metadata["Name"]).lower(): d.version for d in metadata.distributions()}\n'
+        "\n"
+        "    before = installed_versions()\n"
+        f'    keep = " ".join(f"{{name}}=={{before[name]}}" for name in {kept} if name in before)\n'
+        f'    %pip install --progress-bar off "eelib[{EXTRA}] @ git+https://github.com/{slug}@{branch}" {{keep}}\n'
+        "    replaced = {name for name, version in installed_versions().items() if before.get(name, version) != version}\n"
+        "    owners = metadata.packages_distributions() if replaced else {}  # import name -> distributions\n"
+        "    loaded = {re.sub(r\"[-_.]+\", \"-\", d).lower() for module in list(sys.modules)\n"
+        "              for d in owners.get(module.partition(\".\")[0], [])}\n"
+        "    if replaced & loaded:\n"
+        '        print("RESTART NEEDED: pip replaced", ", ".join(sorted(replaced & loaded)), "after this runtime had "\n'
+        '              "imported it. Click Runtime > Restart session, then run this notebook again from the top.")\n'
+        "    else:\n"
+        '        print("Ready, no restart needed. Kept:", keep, "| pip replaced:", ", ".join(sorted(replaced)) or "nothing")'
     )
 
 

@@ -1,7 +1,9 @@
 """The course layer: what the notebooks show and check.
 
-Needs the ``course`` extra (``pip install "eelib[course]"``). Importing this package loads
-nothing; each module imports what it needs:
+Needs the ``notebooks`` extra (``pip install "eelib[notebooks]"``; ``eelib[course]`` adds
+JupyterLab). Importing this package loads nothing but checks that matplotlib, which every
+module draws with, is installed; each module imports what it needs, and the widget modules
+first check for ipywidgets and IPython, so that a missing package names the extra:
 
 style, figures
     The course's look and its matplotlib figures (heat maps, 2-D views); matplotlib only.
@@ -13,3 +15,7 @@ playground, explorer
 checks
     Self-checks for the exercises, with diagnostic hints.
 """
+
+from eelib._extras import require
+
+require("notebooks", "matplotlib", by=__name__)

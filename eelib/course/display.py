@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import base64
 
+from eelib._extras import require
+
+require("notebooks", "IPython", by=__name__)
+
 import matplotlib.pyplot as plt
 from IPython.core.pylabtools import print_figure
 

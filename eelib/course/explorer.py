@@ -32,6 +32,10 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from eelib._extras import require
+
+require("notebooks", "ipywidgets", "IPython", by=__name__)
+
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 import numpy as np

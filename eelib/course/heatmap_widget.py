@@ -22,6 +22,10 @@ import base64
 import io
 from typing import NamedTuple
 
+from eelib._extras import require
+
+require("notebooks", "ipywidgets", "IPython", by=__name__)
+
 import ipywidgets as widgets
 import matplotlib.image
 import numpy as np

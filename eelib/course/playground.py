@@ -10,6 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from eelib._extras import require
+
+require("notebooks", "ipywidgets", "IPython", by=__name__)
+
 import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import display

@@ -1,6 +1,7 @@
 """The experiments layer: training, models, image data sets, a generator baseline, the runner.
 
-Needs the ``experiments`` extra (``pip install "eelib[experiments]"``). It builds on the
+Needs the ``experiments`` extra (``pip install "eelib[experiments]"``; importing this
+package checks its packages are there and names the extra when one is not). It builds on the
 core (:mod:`eelib.losses`, :mod:`eelib.metrics`, :mod:`eelib.data`, …) and draws its
 figures with :mod:`eelib.course.figures`, but never imports a widget.
 
@@ -40,6 +41,10 @@ training_heatmaps
 
 from importlib import resources
 from importlib.resources.abc import Traversable
+
+from eelib._extras import require
+
+require("experiments", "matplotlib", "seaborn", "tqdm", "PIL", "umap", by=__name__)
 
 
 def committed_results() -> Traversable:
