@@ -31,7 +31,7 @@ def _loss(namespace: dict) -> float:
     """The example's loss for its model as it is now, computed the way the example does."""
     with torch.no_grad():
         embeddings = torch.nn.functional.normalize(namespace["model"](namespace["features"]), dim=1)
-        return namespace["multi_similarity_loss"](embeddings, namespace["labels"], n_synthetic=2).item()
+        return namespace["loss_fn"](embeddings, namespace["labels"]).item()
 
 
 def test_readme_example_is_short_and_uses_ee() -> None:
