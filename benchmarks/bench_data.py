@@ -7,7 +7,7 @@ Run by hand from the repository root (never collected by pytest)::
 
 A generated folder in SOP's layout (:func:`eelib.experiments.loading.write_image_folder`,
 64 classes × 8 JPEG images of 256 × 256) is read with the official training transform
-(random resized crop to 227, flip, normalisation; :class:`eelib.experiments.datasets.TrainTransform`)
+(random resized crop to 227, flip, normalisation; :class:`eelib.experiments.benchmark_folders.TrainTransform`)
 in P × K batches of 32 × 4, in five ways:
 
 * ``gather`` — what :func:`eelib.experiments.train.fit` does with a Dataset ``x``: every image
@@ -34,7 +34,7 @@ from pathlib import Path
 import torch
 
 from eelib.data import PKSampler
-from eelib.experiments.datasets import TrainTransform, load_benchmark
+from eelib.experiments.benchmark_folders import TrainTransform, load_benchmark
 from eelib.experiments.loading import endless, pk_loader, write_image_folder
 from eelib.experiments.train import _gathered  # fit's own in-process loop
 

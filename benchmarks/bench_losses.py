@@ -11,7 +11,7 @@ Setting: for every loss, B ∈ {128, 1024, 2048, 4096} (P classes × 4; N-pair P
 D ∈ {128, 512}, float32, unit-norm random embeddings, forward + backward, one torch thread by
 default. The variants of each (loss, B, D) are timed in interleaved rounds, so that load from
 other processes hits them alike: eelib without EE, eelib with EE (``n_synthetic = 2``; with
-``--compiled`` also with :func:`eelib.mining.use_compiled_mining`, its compilation in the
+``--compiled`` also with :func:`eelib.pairs.use_compiled_mining`, its compilation in the
 untimed warm-up), and pytorch-metric-learning configured to compute the same formula
 (:mod:`eelib.pml_reference`; skipped where PML's implementation needs more than
 ``--pml-limit-gb``, e.g. its lifted structure loss, which forms a positive-pairs ×
@@ -49,7 +49,7 @@ from torch import Tensor
 
 from eelib import expand, pml_reference
 from eelib.data import random_batch
-from eelib import mining
+from eelib import pairs
 from eelib.distances import squared_distances_from_gram
 from eelib.expansion import expanded_inner_products, synthetic_provenance
 from eelib.losses import (
@@ -210,14 +210,14 @@ def _peak_memory_of(name: str, batch: int, dim: int, variant: str, device: str) 
 
 
 def with_compiled_mining(step: Step) -> Step:
-    """``step`` with EE's mining compiled (:func:`eelib.mining.use_compiled_mining`), eager again after it."""
+    """``step`` with EE's mining compiled (:func:`eelib.pairs.use_compiled_mining`), eager again after it."""
 
     def compiled_step() -> None:
-        mining.use_compiled_mining(True)
+        pairs.use_compiled_mining(True)
         try:
             step()
         finally:
-            mining.use_compiled_mining(False)
+            pairs.use_compiled_mining(False)
 
     return compiled_step
 
@@ -286,20 +286,20 @@ def bench_mining_bound(sizes: list[int], dims: list[int], rounds: int) -> list[d
 
     CPU time, medians of interleaved rounds: ``X Xᵀ`` forward + backward (every loss pays it),
     the N-pair base loss's ``X_a X_pᵀ`` (a quarter of it), and
-    :func:`eelib.mining.hardest_pair_matrix` (squared distances, n = 2) on a given Gram matrix,
+    :func:`eelib.pairs.hardest_pair_matrix` (squared distances, n = 2) on a given Gram matrix,
     forward alone and forward + backward; with the ATen operators one block of the mining runs.
     """
     rows = []
     for dim in dims:
         for batch in sizes:
             x, labels = make_batch("triplet-hardest", batch, dim, "cpu")
-            layout = mining.segment_layout(labels)
+            layout = pairs.segment_layout(labels)
             anchors, positives = x.detach()[0::2].requires_grad_(True), x.detach()[1::2].requires_grad_(True)
             gram_leaf = (x.detach() @ x.detach().T).requires_grad_(True)
             base = squared_distances_from_gram(gram_leaf.detach(), check_finite=False)
 
             def mine(gram=gram_leaf):
-                return mining.hardest_pair_matrix(gram, base, layout, n_synthetic=2, normalize_synthetic=True,
+                return pairs.hardest_pair_matrix(gram, base, layout, n_synthetic=2, normalize_synthetic=True,
                                                   measure="squared_distance")
 
             def forward_backward(fn: Callable[[], Tensor], *leaves: Tensor) -> Step:
@@ -318,8 +318,8 @@ def bench_mining_bound(sizes: list[int], dims: list[int], rounds: int) -> list[d
                      "mining forward": mine_forward,
                      "mining forward + backward": forward_backward(mine, gram_leaf)}
             times = interleaved_medians(steps, rounds, 1)
-            pairs = batch // 2
-            n_blocks = -(-pairs // max(1, min(pairs, mining.block_elements("cpu") // batch)))
+            n_pairs = batch // 2
+            n_blocks = -(-n_pairs // max(1, min(n_pairs, pairs.block_elements("cpu") // batch)))
             kernels_forward = count_kernels(mine_forward)
             kernels_total = count_kernels(forward_backward(mine, gram_leaf))
             rows.append({"B": batch, "D": dim, **{f"{k} cpu ms": v["cpu_ms"] for k, v in times.items()},
@@ -485,7 +485,7 @@ def main() -> None:
                         help="skip PML where its largest tensor would exceed this (default 2 GB)")
     parser.add_argument("--out", type=Path, default=RESULTS, help=f"output folder (default {RESULTS})")
     parser.add_argument("--compiled", action="store_true",
-                        help="also time eelib + EE with the compiled mining kernel (eelib.mining.use_compiled_mining)")
+                        help="also time eelib + EE with the compiled mining kernel (eelib.pairs.use_compiled_mining)")
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the peak-memory measurements (a process each: slow on a loaded machine)")
     parser.add_argument("--grid-only", action="store_true",

@@ -6,10 +6,10 @@
 Without a CUDA device it prints why it skipped and exits with status 0, so it can sit in any
 script. On a GPU it runs, and prints one table at the end:
 
-1. exactness on the device: EE's mined matrix (:func:`eelib.mining.hardest_pair_matrix`, values
+1. exactness on the device: EE's mined matrix (:func:`eelib.pairs.hardest_pair_matrix`, values
    and gradients) and every loss with n = 2 on ``cuda`` against the CPU in float64, on the
    official layout and on a shuffled one with odd class sizes; then the compiled mining kernel
-   (:func:`eelib.mining.use_compiled_mining`, Triton on a GPU) against the eager one on the
+   (:func:`eelib.pairs.use_compiled_mining`, Triton on a GPU) against the eager one on the
    device, values and gradients, to 1e-12 in float64 and 1e-6 in float32 (relative to the
    largest entry);
 2. the loss benchmarks on the device (``bench_losses.py --device cuda --compiled``: eelib,
@@ -45,7 +45,7 @@ def exactness_on_device(device: str) -> str:
     from eelib.data import random_batch
     from eelib.distances import squared_distances_from_gram
     from eelib.losses import LOSSES
-    from eelib.mining import hardest_pair_matrix, segment_layout
+    from eelib.pairs import hardest_pair_matrix, segment_layout
 
     worst = 0.0
     for sizes, shuffle in (([4] * 16, False), ([3, 5, 2, 4, 6, 3], True)):
@@ -77,7 +77,7 @@ def exactness_on_device(device: str) -> str:
 
 def compiled_equals_eager(device: str) -> str:
     """Largest relative difference between the compiled and the eager mining kernel on ``device``."""
-    from eelib import mining
+    from eelib import pairs
     from eelib.data import random_batch
     from eelib.distances import squared_distances_from_gram
 
@@ -85,7 +85,7 @@ def compiled_equals_eager(device: str) -> str:
         leaf = x.to(device).requires_grad_(True)
         gram = leaf @ leaf.T
         base = squared_distances_from_gram(gram) if measure == "squared_distance" else gram
-        mined = mining.hardest_pair_matrix(gram, base, mining.segment_layout(y.to(device)), n_synthetic=2,
+        mined = pairs.hardest_pair_matrix(gram, base, pairs.segment_layout(y.to(device)), n_synthetic=2,
                                            normalize_synthetic=True, measure=measure)
         weights = torch.randn(mined.shape, dtype=x.dtype, generator=torch.Generator().manual_seed(0)).to(device)
         (grad,) = torch.autograd.grad((mined * weights).sum(), leaf)
@@ -96,13 +96,13 @@ def compiled_equals_eager(device: str) -> str:
         for sizes, shuffle in (([4] * 64, False), ([3, 5, 2, 4, 6, 3] * 8, True)):
             x, y = random_batch(sizes, 64, seed=1, shuffle=shuffle, norm_range=(0.5, 1.5), dtype=dtype)
             for measure in ("squared_distance", "inner_product"):
-                mining.use_compiled_mining(False)
+                pairs.use_compiled_mining(False)
                 eager = mined_and_gradient(x, y, measure)
-                mining.use_compiled_mining(True)
+                pairs.use_compiled_mining(True)
                 try:
                     compiled = mined_and_gradient(x, y, measure)
                 finally:
-                    mining.use_compiled_mining(False)
+                    pairs.use_compiled_mining(False)
                 for a, b in zip(eager, compiled):
                     error = float((a - b).abs().max()) / (float(a.abs().max()) or 1.0)
                     worst[dtype] = max(worst.get(dtype, 0.0), error)

@@ -21,7 +21,7 @@ finite and affordable:
   unless :func:`set_memory_limit` says otherwise) is refused before anything is allocated
   (:func:`validate_memory`). Estimates are arithmetic on sizes, made once at the public
   entry: for the losses, a bound on the size of the expanded problem
-  (:func:`eelib.mining.expansion_bytes`).
+  (:func:`eelib.pairs.expansion_bytes`).
 
 Checks on values (finite, within the norm limit, a batch layout) run on the tensor's device
 (:func:`check_on_device`): a loss step reads nothing back to the host.
@@ -108,7 +108,7 @@ def validate_n_synthetic(n_synthetic: object) -> int:
     """Check the number of synthetic points per pair (the paper's n): an integer >= 0.
 
     How large it may be depends on the batch and on memory: see
-    :func:`eelib.mining.validate_expansion`.
+    :func:`eelib.pairs.validate_expansion`.
     """
     return validate_count("n_synthetic", n_synthetic, minimum=0)
 

@@ -2,7 +2,7 @@
 
 Every function here restates a formula from the papers (docs/paper.md §5, §1.5) with
 plain Python loops over pairs and triplets and torch scalar operations, so that autograd
-works through them. They share no code with :mod:`eelib.losses`, :mod:`eelib.mining` or
+works through them. They share no code with :mod:`eelib.losses`, :mod:`eelib.pairs` or
 :mod:`eelib.expansion`: the tests compare the fast, vectorised library against them.
 They are meant to be read by students next to the formulas; use them on small batches
 only (the triplet loop is cubic in the batch size).

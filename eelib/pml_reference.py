@@ -9,7 +9,7 @@ tests can compare values and gradients and the benchmarks can compare speed.
 PML has no Embedding Expansion. :class:`ExpandedLoss` gives it to a PML loss (and its
 miner): they read their distances from EE's mined matrix instead of PML's own, so every
 negative pair is measured as the hardest pair between the two expanded sets and every
-positive pair as it is (the rule of :mod:`eelib.mining`). ``pml_loss(name, n_synthetic=2)``
+positive pair as it is (the rule of :mod:`eelib.pairs`). ``pml_loss(name, n_synthetic=2)``
 is eelib's loss with EE computed by PML this way (tests/test_pml_expansion.py).
 
 Needs pytorch-metric-learning (in the ``test`` extra); nothing else in eelib imports it.
@@ -43,7 +43,7 @@ from torch import Tensor, nn
 
 from eelib._validation import validate_choice, validate_flag, validate_n_synthetic
 from eelib.distances import euclidean_from_squared
-from eelib.mining import pair_matrices
+from eelib.pairs import pair_matrices
 
 PMLLoss = Callable[[Tensor, Tensor], Tensor]
 
@@ -156,7 +156,7 @@ class _MinedDistance(distances.BaseDistance):
     """A PML distance holding one batch's EE-mined matrix, in the measure of the distance it stands for.
 
     Positive pairs and the diagonal hold the original measure, negative pairs the hardest
-    pair between the two expanded sets (:func:`eelib.mining.pair_matrices`): Euclidean or
+    pair between the two expanded sets (:func:`eelib.pairs.pair_matrices`): Euclidean or
     squared distances for an ``LpDistance`` (p = 2, power 1 or 2), inner products for a
     ``DotProductSimilarity`` or ``CosineSimilarity`` (the embeddings normalised first where
     the replaced distance normalises them).
@@ -191,7 +191,7 @@ class ExpandedLoss(nn.Module):
     """Any pytorch-metric-learning loss (with its miner) trained with eelib's Embedding Expansion.
 
     Called as ``loss_fn(embeddings, labels)``. Each call mines the batch's expanded sets once
-    (:func:`eelib.mining.pair_matrices`), and the loss and the miner read their distances
+    (:func:`eelib.pairs.pair_matrices`), and the loss and the miner read their distances
     from that matrix instead of their own distance's: negatives are the hardest pairs
     between expanded sets, positives stay original, exactly as in eelib's losses. The
     loss's and miner's ``distance`` are swapped for the call only.

@@ -2,7 +2,7 @@
 raw traceback from torch, numpy, scikit-learn or the allocator, and never a silent NaN.
 
 The losses, EE and the data set loaders have their own files (test_validation.py,
-test_losses_properties.py, test_datasets.py); here: the training loop, the metrics, the
+test_losses_properties.py, test_benchmark_folders.py); here: the training loop, the metrics, the
 batch and data factories, the models, the analyses and the course figures.
 """
 
@@ -18,7 +18,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from eelib import analysis, data, metrics  # noqa: E402
+from eelib import data, diagnostics, metrics  # noqa: E402
 from eelib.course import explorer, figures  # noqa: E402
 from eelib.distances import euclidean_from_squared, squared_distances_from_gram  # noqa: E402
 from eelib.expansion import expanded_inner_products, synthetic_provenance  # noqa: E402
@@ -196,17 +196,17 @@ def test_models_check_their_arguments(case):
 def test_analyses_check_their_batches_and_memory():
     x, y = X[:8].double(), Y[:8]
     with pytest.raises(TypeError, match="embeddings has dtype torch.float16"):
-        analysis.loss_geometry("triplet", x.half(), y)
+        diagnostics.loss_geometry("triplet", x.half(), y)
     with pytest.raises(TypeError, match="normalize_synthetic must be True or False"):
-        analysis.hardest_negative_pairs(x, y, 1, normalize_synthetic="yes")
+        diagnostics.hardest_negative_pairs(x, y, 1, normalize_synthetic="yes")
     with pytest.raises(ValueError, match="n_synthetic=1000000 .* would need about"):
-        analysis.class_distance_matrix(x, y, 10**6)
+        diagnostics.class_distance_matrix(x, y, 10**6)
     with pytest.raises(ValueError, match="violating_triplet_share on a batch of 4096 .* would need about"):
-        analysis.violating_triplet_share(torch.zeros(4096, 1), torch.arange(4096) % 2)
+        diagnostics.violating_triplet_share(torch.zeros(4096, 1), torch.arange(4096) % 2)
     with pytest.raises(TypeError, match="loss must return a 0-dim floating-point tensor"):
-        analysis.loss_geometry(lambda e, labels: 1.0, x, y)
+        diagnostics.loss_geometry(lambda e, labels: 1.0, x, y)
     with pytest.raises(ValueError, match="loss returned a non-finite value"):
-        analysis.loss_geometry(lambda e, labels: e.sum() * float("inf"), x, y)
+        diagnostics.loss_geometry(lambda e, labels: e.sum() * float("inf"), x, y)
 
 
 def test_building_blocks_check_types_and_stay_finite_in_every_float_dtype():

@@ -44,7 +44,7 @@ from browser_support import (
     wait_for_new_image,
     windowing_mode,
 )
-from eelib.analysis import loss_geometry
+from eelib.diagnostics import loss_geometry
 from eelib.course.explorer import explore
 from eelib.course.heatmap_widget import mean_off_diagonal
 from eelib.data import toy_batch

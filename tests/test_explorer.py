@@ -14,7 +14,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from eelib import expand  # noqa: E402
-from eelib.analysis import loss_geometry  # noqa: E402
+from eelib.diagnostics import loss_geometry  # noqa: E402
 import eelib.course.explorer as explorer_module  # noqa: E402
 from eelib.course.explorer import (  # noqa: E402
     BATCHES,

@@ -1,4 +1,4 @@
-"""EE's mined matrix computed segment by segment (:func:`eelib.mining.hardest_pair_matrix`).
+"""EE's mined matrix computed segment by segment (:func:`eelib.pairs.hardest_pair_matrix`).
 
 The reference is the definition applied to the whole expanded batch: every inner product
 of the N expanded points from the Gram identity (:func:`eelib.expansion.expanded_inner_products`,
@@ -17,11 +17,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import Tensor
 
-import eelib.mining as mining
+import eelib.pairs as pairs
 from eelib.data import random_batch
 from eelib.distances import squared_distances_from_gram
 from eelib.expansion import expanded_inner_products, expanded_sets, synthetic_provenance
-from eelib.mining import hardest_pair_matrix, segment_layout
+from eelib.pairs import hardest_pair_matrix, segment_layout
 
 pytestmark = [pytest.mark.unit, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -76,7 +76,7 @@ LAYOUTS = {
 def block_elements(request, monkeypatch):
     """Run with the default block size and with blocks of a single segment."""
     if request.param is not None:
-        monkeypatch.setattr(mining, "BLOCK_ELEMENTS", request.param)
+        monkeypatch.setattr(pairs, "BLOCK_ELEMENTS", request.param)
 
 
 @pytest.mark.parametrize("normalize", [True, False], ids=["normalized", "raw"])
@@ -162,12 +162,12 @@ def test_whole_matrix_kernel_equals_the_blocked_one(layout, measure, monkeypatch
     """
     sizes, shuffle = LAYOUTS[layout]
     x, y = random_batch(sizes, 6, seed=3, shuffle=shuffle, norm_range=(0.5, 1.5), scramble_labels=True)
-    whole_matrix = {"enabled": True, "forward": mining._dense_forward, "backward": mining._dense_backward}
+    whole_matrix = {"enabled": True, "forward": pairs._dense_forward, "backward": pairs._dense_backward}
     for n_synthetic in (1, 2, 3):
         weights = torch.randn(x.shape[0], x.shape[0], dtype=x.dtype, generator=torch.Generator().manual_seed(n_synthetic))
         results = []
         for kernels in ({"enabled": False}, whole_matrix):
-            monkeypatch.setattr(mining, "_compiled", kernels)
+            monkeypatch.setattr(pairs, "_compiled", kernels)
             leaf = x.detach().clone().requires_grad_(True)
             value = fast(leaf, y, n_synthetic, True, measure)
             results.append((value.detach(), torch.autograd.grad((value * weights).sum(), leaf)[0]))

@@ -1,4 +1,4 @@
-"""The compiled mining kernel (:func:`eelib.mining.use_compiled_mining`) against the eager one.
+"""The compiled mining kernel (:func:`eelib.pairs.use_compiled_mining`) against the eager one.
 
 The compiled kernel is a whole-matrix form of the eager, blocked one, compiled by
 ``torch.compile``: same formula and tie rule, another order of summation. Values and
@@ -15,10 +15,10 @@ import shutil
 import pytest
 import torch
 
-import eelib.mining as mining
+import eelib.pairs as pairs
 from eelib.data import random_batch
 from eelib.distances import squared_distances_from_gram
-from eelib.mining import hardest_pair_matrix, segment_layout
+from eelib.pairs import hardest_pair_matrix, segment_layout
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_torch_thread")]
 
@@ -46,9 +46,9 @@ def assert_agree(eager, compiled, tolerance):
 def compiled():
     if shutil.which("c++") is None and shutil.which("g++") is None:
         pytest.skip("no C++ compiler for torch.compile on the CPU")
-    mining.use_compiled_mining(True)
+    pairs.use_compiled_mining(True)
     yield
-    mining.use_compiled_mining(False)
+    pairs.use_compiled_mining(False)
 
 
 @pytest.mark.parametrize(("dtype", "measure", "tolerance"), [
@@ -58,11 +58,11 @@ def compiled():
 ])
 def test_compiled_equals_eager(compiled, dtype, measure, tolerance):
     for sizes, shuffle in LAYOUTS.values():
-        for n_synthetic in (1, 2, mining.COMPILED_MAX_SYNTHETIC):
+        for n_synthetic in (1, 2, pairs.COMPILED_MAX_SYNTHETIC):
             x, y = random_batch(sizes, 6, seed=n_synthetic, shuffle=shuffle, norm_range=(0.5, 1.5), dtype=dtype)
-            mining.use_compiled_mining(False)
+            pairs.use_compiled_mining(False)
             eager = values_and_gradients(x, y, n_synthetic, measure)
-            mining.use_compiled_mining(True)
+            pairs.use_compiled_mining(True)
             assert_agree(eager, values_and_gradients(x, y, n_synthetic, measure), tolerance)
 
 
@@ -71,6 +71,6 @@ def test_compiled_falls_back_above_its_largest_n(compiled, monkeypatch):
     def refuse(*args):
         raise AssertionError("the compiled kernel ran")
 
-    monkeypatch.setitem(mining._compiled, "forward", refuse)
+    monkeypatch.setitem(pairs._compiled, "forward", refuse)
     x, y = random_batch([4] * 4, 6, seed=1, dtype=torch.float64)
-    values_and_gradients(x, y, mining.COMPILED_MAX_SYNTHETIC + 1, "squared_distance")
+    values_and_gradients(x, y, pairs.COMPILED_MAX_SYNTHETIC + 1, "squared_distance")

@@ -99,7 +99,7 @@ def _loaded_after(statement: str) -> set[str]:
 
 
 def test_the_core_loads_no_jupyter_widget_plotting_or_umap_module() -> None:
-    loaded = _loaded_after("import eelib, eelib.losses, eelib.mining, eelib.metrics, eelib.data, eelib.analysis, "
+    loaded = _loaded_after("import eelib, eelib.losses, eelib.pairs, eelib.metrics, eelib.data, eelib.diagnostics, "
                            "eelib.oracles, eelib.expansion, eelib.distances")
     assert not loaded & set(NOT_IN_CORE), sorted(loaded & set(NOT_IN_CORE))
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from eelib.data import PKSampler, make_latent_classes
-from eelib.experiments.datasets import EvalTransform, load_benchmark
+from eelib.experiments.benchmark_folders import EvalTransform, load_benchmark
 from eelib.experiments.loading import endless, pk_loader, write_image_folder
 from eelib.experiments.models import MLPEmbedder
 from eelib.experiments.train import fit

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from eelib.experiments import committed_results
-from eelib.experiments.analyses import candidate_synthetic_share, random_synthetic_share
+from eelib.experiments.expansion_analyses import candidate_synthetic_share, random_synthetic_share
 from eelib.experiments.inference import paired_difference
 from eelib.experiments.training_heatmaps import load_training_heatmaps
 

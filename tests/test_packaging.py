@@ -424,6 +424,6 @@ def test_a_missing_extra_is_named_in_the_import_error(module: str, missing: str,
 def test_the_core_imports_without_any_extra() -> None:
     absent = ["ipywidgets", "IPython", "matplotlib", "seaborn", "tqdm", "PIL", "umap"]
     code = (f"import sys\nfor name in {absent!r}:\n    sys.modules[name] = None\n"
-            "import eelib, eelib.losses, eelib.metrics, eelib.data, eelib.analysis, eelib.expansion\nprint('ok')")
+            "import eelib, eelib.losses, eelib.metrics, eelib.data, eelib.diagnostics, eelib.expansion\nprint('ok')")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
     assert result.stdout.strip() == "ok", result.stderr[-2000:]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from eelib.losses import LOSSES
-from eelib.analysis import loss_geometry
+from eelib.diagnostics import loss_geometry
 from eelib.course.playground import loss_playground
 from eelib.data import toy_batch
 from eelib.course.figures import figure_image_bytes

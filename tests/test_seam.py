@@ -11,7 +11,7 @@ import torch
 from eelib.data import random_batch
 from eelib.experiments.train import fit
 from eelib.losses import LOSSES, BatchRequirement, batch_requirement, get_loss, npair_loss, triplet_loss
-from eelib.mining import pair_matrices
+from eelib.pairs import pair_matrices
 
 pytestmark = pytest.mark.unit
 

@@ -21,7 +21,7 @@ import nbformat  # noqa: E402
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-from eelib.analysis import loss_geometry  # noqa: E402
+from eelib.diagnostics import loss_geometry  # noqa: E402
 from eelib.course.display import png_bundle  # noqa: E402
 from eelib.course.explorer import update  # noqa: E402
 from eelib.course.heatmap_widget import build_heatmap_widget  # noqa: E402

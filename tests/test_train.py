@@ -7,7 +7,7 @@ import torch
 
 from eelib.data import make_latent_classes, split_dataset
 from eelib.losses import MultiSimilarityLoss, TripletLoss, make_loss, triplet_loss
-from eelib.analysis import hardest_negative_pairs
+from eelib.diagnostics import hardest_negative_pairs
 from eelib.experiments.models import MLPEmbedder
 from eelib.experiments.train import embed, fit
 

@@ -19,7 +19,7 @@ from torch import Tensor
 from eelib import expand, oracles, set_memory_limit
 from eelib._validation import HYPERPARAMETER_LIMIT, norm_limit
 from eelib.distances import pairwise_distances
-from eelib.mining import expansion_bytes
+from eelib.pairs import expansion_bytes
 from eelib.losses import (
     contrastive_loss,
     lifted_structure_loss,

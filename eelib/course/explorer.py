@@ -8,13 +8,13 @@ evaluated on it. For every ``n``, normalisation setting and batch the widget red
 (a) the 2-D view: originals solid, synthetic points hollow on their dotted segments; the
     pairs of originals the loss pulls (solid blue) and pushes (dashed vermillion) and the
     ``−∇L`` arrows on the originals, read off autograd as in the playgrounds of notebooks
-    02–06 (:func:`eelib.analysis.loss_geometry`): a push on a synthetic point reaches its
+    02–06 (:func:`eelib.diagnostics.loss_geometry`): a push on a synthetic point reaches its
     two parents, so with EE the parents of a hard synthetic point move; every anchor's
     hardest negative pair with a synthetic end is drawn (for anchors whose loss term is
     not zero) as a thin vermillion line with the synthetic end ringed; when the closest
     pair of different classes has a synthetic end, a double arrow joins it;
 (b) two distance heat maps ordered by class: the expanded batch (``N × N``), and the
-    ``B × B`` matrix the loss actually uses (:func:`eelib.mining.pair_matrices`:
+    ``B × B`` matrix the loss actually uses (:func:`eelib.pairs.pair_matrices`:
     positives between originals, each negative pair mined as the closest pair of the
     two expanded sets).
 
@@ -43,7 +43,7 @@ import torch
 from IPython.display import display
 from torch import Tensor
 
-from eelib.analysis import Geometry, HardestNegatives, hardest_negative_pairs, loss_geometry, pushed_pairs
+from eelib.diagnostics import Geometry, HardestNegatives, hardest_negative_pairs, loss_geometry, pushed_pairs
 from eelib.course.display import Bundle, png_bundle
 from eelib.course.figures import (
     HIGHLIGHT_COLOR,
@@ -60,7 +60,7 @@ from eelib.course.style import class_color
 from eelib.data import toy_batch as circle_batch
 from eelib.expansion import Expansion, expand, pair_within_classes
 from eelib.losses.triplet import batch_hard
-from eelib.mining import pair_matrices
+from eelib.pairs import pair_matrices
 
 #: Largest n offered by the slider (the paper's range of useful values is about 2–8).
 MAX_N = 8

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from eelib._validation import validate_embeddings, validate_flag, validate_positive_int, validate_real
-from eelib.analysis import RELATIVE_ZERO
+from eelib.diagnostics import RELATIVE_ZERO
 from eelib.course.style import DISTANCE_CMAP, SEPARATOR_COLOR, class_color
 
 #: At most this many class tick labels on a heat map axis.
@@ -249,7 +249,7 @@ def draw_pair_weights(ax: Axes, points: Tensor | np.ndarray, pair_weights: Tenso
     ax : matplotlib Axes
     points : (B, 2) array
     pair_weights : (B, B) array
-        ``∂L/∂(x_i · x_j)`` (:func:`eelib.analysis.loss_geometry`): negative for a pulled
+        ``∂L/∂(x_i · x_j)`` (:func:`eelib.diagnostics.loss_geometry`): negative for a pulled
         pair, positive for a pushed one. Line width grows with ``|weight|``; pairs below
         ``RELATIVE_ZERO`` times the largest weight are not drawn.
     """

@@ -2,7 +2,7 @@
 
 Two heat maps side by side, from recorded training runs: plain batch-hard triplet (the run
 with ``n = 0``) and EE + batch-hard triplet trained with ``n`` synthetic points per pair.
-Each map is a class × class matrix (:func:`eelib.analysis.class_distance_matrix`): off the
+Each map is a class × class matrix (:func:`eelib.diagnostics.class_distance_matrix`): off the
 diagonal the distance of the closest pair between two classes, on the diagonal the largest
 distance inside a class; in the paper's colours, red or yellow is near (a hard negative) and
 blue far. A slider picks ``n`` (0–8), another the

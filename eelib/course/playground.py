@@ -1,6 +1,6 @@
 """A 2-D loss playground: which pairs a loss pulls and pushes, with autograd's arrows.
 
-The numbers come from :func:`eelib.analysis.loss_geometry` (the loss, its gradient on
+The numbers come from :func:`eelib.diagnostics.loss_geometry` (the loss, its gradient on
 every point, and the pair weights ``∂L/∂(x_i · x_j)``: negative for a pulled pair, positive
 for a pushed one); this module draws them and wires them to sliders.
 """
@@ -19,7 +19,7 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 from torch import Tensor
 
-from eelib.analysis import Geometry, loss_geometry
+from eelib.diagnostics import Geometry, loss_geometry
 from eelib.course.display import png_bundle
 from eelib.course.figures import draw_gradient_arrows, draw_pair_weights, plot_points_2d
 from eelib.course.static_frames import Control, Frame, FrameSet, control_from_widget, png_bytes, register

@@ -18,7 +18,7 @@ that batch. Rank 0 then evaluates on the unseen classes and writes the result (`
 The batches reach :func:`eelib.experiments.train.fit` through its ``batches`` hook, from
 :func:`eelib.experiments.loading.pk_loader`. Data: ``latent``
 (:func:`eelib.data.make_latent_classes`, an MLP) or ``images``: a benchmark folder read by
-:func:`eelib.experiments.datasets.load_benchmark` (``--dataset``: CUB-200-2011, CARS196 or SOP,
+:func:`eelib.experiments.benchmark_folders.load_benchmark` (``--dataset``: CUB-200-2011, CARS196 or SOP,
 whose layout :func:`eelib.experiments.loading.write_image_folder` writes) with one of the
 runner's image models (``--model``: a small CNN, or a pretrained GoogLeNet or ResNet-18).
 """
@@ -43,7 +43,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from eelib.data import make_latent_classes, split_dataset
 from eelib.experiments.arguments import finite_number, int_at_least
-from eelib.experiments.datasets import BENCHMARKS, load_benchmark
+from eelib.experiments.benchmark_folders import BENCHMARKS, load_benchmark
 from eelib.experiments.loading import endless, pk_loader
 from eelib.experiments.models import IMAGE_MODELS, MLPEmbedder, image_embedder
 from eelib.experiments.train import embed, fit

@@ -27,7 +27,7 @@ from eelib.experiments.models import _check_parameter_memory, count_parameters
 from eelib.experiments.timing import median_ms
 from eelib.losses import triplet_loss
 from eelib.losses.triplet import batch_hard
-from eelib.mining import pair_matrices
+from eelib.pairs import pair_matrices
 
 
 class TripletGenerator(nn.Module):

@@ -10,7 +10,7 @@ page-locked memory, from which the copy to a GPU is asynchronous. Pass the loade
 
 :func:`write_image_folder` writes a small data set in the layout of Stanford Online Products
 (``Ebay_train.txt``, ``Ebay_test.txt`` and JPEG files), readable by
-:func:`eelib.experiments.datasets.load_benchmark`, so that the image pipeline, multi-process
+:func:`eelib.experiments.benchmark_folders.load_benchmark`, so that the image pipeline, multi-process
 training and the GPU check run without downloading anything. benchmarks/bench_data.py
 measures images per second on it.
 """
@@ -46,7 +46,7 @@ def pk_loader(
     Parameters
     ----------
     dataset : Dataset or (inputs, labels)
-        Items ``(input, label)``, e.g. :class:`eelib.experiments.datasets.ImageListDataset`;
+        Items ``(input, label)``, e.g. :class:`eelib.experiments.benchmark_folders.ImageListDataset`;
         a pair of tensors is wrapped in a :class:`~torch.utils.data.TensorDataset`.
     labels : Tensor, optional
         The label of every item, for the sampler; default: ``dataset.labels`` (as

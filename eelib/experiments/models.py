@@ -205,7 +205,7 @@ def pretrained_backbone_embedder(
     ``"googlenet"`` (Inception-v1, 1024-d pooled features) is the backbone of the EE paper;
     ``"resnet18"`` (512-d) is a common lighter alternative. The classifier (and GoogLeNet's
     dropout and auxiliary heads) are removed, keeping global average pooling. Inputs are
-    ImageNet-normalised images such as those of :func:`eelib.experiments.datasets.load_benchmark`.
+    ImageNet-normalised images such as those of :func:`eelib.experiments.benchmark_folders.load_benchmark`.
 
     torchvision is imported here, not at module import, because it is optional. With
     ``pretrained=True`` the weights must already be in the torch hub cache (the file

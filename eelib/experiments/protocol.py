@@ -38,9 +38,9 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from eelib.analysis import class_distance_matrix
+from eelib.diagnostics import class_distance_matrix
 from eelib.data import DataSplit, PKSampler, load_digits_split, make_latent_classes, split_dataset
-from eelib.experiments.analyses import (
+from eelib.experiments.expansion_analyses import (
     hard_anchor_share,
     mean_negative_distance,
     occlude,

@@ -497,7 +497,7 @@ def hnpm_section(tables: Tables, changed: frozenset = frozenset()) -> str:
     variant = "without HNPM"
     return "\n\n".join([
         "## EE without hard negative pair mining",
-        "Variant: " + VARIANTS[variant] + " (`eelib.experiments.analyses.synthetic_as_batch_members`): "
+        "Variant: " + VARIANTS[variant] + " (`eelib.experiments.expansion_analyses.synthetic_as_batch_members`): "
         "synthetic points are anchors, positives and negatives like real samples.",
         _ablation_sentence(tables, variant, "EE without HNPM"), ablation_table(tables, variant, changed)])
 
@@ -626,7 +626,7 @@ def heatmap_section(tables: Tables) -> str:
     return "\n\n".join([
         "## Heat maps: hardest distances between classes, like with like",
         "Both models are measured the same way on the same probe batch (16 training classes × 4): once on "
-        "their originals only, once both expanded with n = 2 (`eelib.analysis.class_distance_matrix`). "
+        "their originals only, once both expanded with n = 2 (`eelib.diagnostics.class_distance_matrix`). "
         "Off-diagonal cells: the closest pair between two classes; the table averages them (last epoch).",
         f"**Verdict ({rows[0]['dataset']}, Triplet†, last epoch).** " + _capitalised("; ".join(parts)) + ".",
         table, "![heat maps](heatmaps.png)", "![mean distances](heatmap_distances.png)"])

@@ -49,10 +49,10 @@ from tqdm.auto import tqdm
 
 from eelib.data import DataSplit
 from eelib.experiments import committed_results
-from eelib.experiments.analyses import candidate_synthetic_share, random_synthetic_share
+from eelib.experiments.expansion_analyses import candidate_synthetic_share, random_synthetic_share
 from eelib.experiments.arguments import finite_number, int_at_least
 from eelib.experiments.costs import memory_table, timing_table
-from eelib.experiments.datasets import BENCHMARKS, load_benchmark
+from eelib.experiments.benchmark_folders import BENCHMARKS, load_benchmark
 from eelib.experiments.models import IMAGE_MODELS, image_embedder
 from eelib.experiments.protocol import (
     DATASETS,

@@ -28,7 +28,7 @@ from eelib._validation import (
     validate_real,
     validate_seed,
 )
-from eelib.analysis import hardest_negative_pairs
+from eelib.diagnostics import hardest_negative_pairs
 from eelib.data import PKSampler
 from eelib.losses import PairLoss, TripletLoss, batch_requirement
 from eelib.metrics import recall_at_k
@@ -39,7 +39,7 @@ Samples = Tensor | Dataset
 def gather(samples: Samples, index: Tensor) -> Tensor:
     """Rows ``index`` of a tensor, or the stacked inputs of those items of a Dataset.
 
-    A Dataset (e.g. :class:`eelib.experiments.datasets.ImageListDataset`) yields ``(input, label)``
+    A Dataset (e.g. :class:`eelib.experiments.benchmark_folders.ImageListDataset`) yields ``(input, label)``
     items; only the inputs are stacked, the labels come from the caller's label tensor.
     """
     if isinstance(samples, Tensor):

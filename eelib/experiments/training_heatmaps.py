@@ -9,7 +9,7 @@ makes the runs for a live version of that figure, small enough to commit:
   same seed and batches for every run, once without EE (``n = 0``) and once with EE for
   every ``n`` in :data:`N_VALUES`;
 * before training and after every epoch, on one fixed probe batch of :data:`PROBE_CLASSES`
-  training classes × 4, the class × class matrix of :func:`eelib.analysis.class_distance_matrix`
+  training classes × 4, the class × class matrix of :func:`eelib.diagnostics.class_distance_matrix`
   twice: over the probe expanded with the run's ``n`` (what hard negative pair mining sees
   during training) and over its originals only (like with like across runs); and Recall@1
   on the 20 unseen classes.
@@ -35,7 +35,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from eelib.analysis import class_distance_matrix
+from eelib.diagnostics import class_distance_matrix
 from eelib.data import PKSampler, make_latent_classes, split_dataset
 from eelib.experiments.models import MLPEmbedder
 from eelib.experiments.train import History, embed, fit
@@ -73,7 +73,7 @@ class HeatmapRuns(NamedTuple):
     classes : ndarray of int, shape (C,)
         The probe's classes, in the order of the matrices' rows.
     expanded : ndarray of float32, shape (R, E + 1, C, C)
-        :func:`~eelib.analysis.class_distance_matrix` of the probe with the run's ``n``:
+        :func:`~eelib.diagnostics.class_distance_matrix` of the probe with the run's ``n``:
         off the diagonal the closest pair of two classes over originals and synthetic
         points, on it the largest distance between two originals of the class.
     originals : ndarray of float32, shape (R, E + 1, C, C)

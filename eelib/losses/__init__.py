@@ -7,7 +7,7 @@ called as pytorch-metric-learning's losses are (``loss_fn = TripletLoss(margin=0
 n_synthetic=2)``, then ``loss_fn(embeddings, labels)``), whose forward pass calls the
 function. With ``n_synthetic=0`` each is the original
 paper's formulation; with ``n_synthetic > 0`` negatives are mined from the expanded batch
-as described in :mod:`eelib.mining`. A loss that needs a particular batch layout declares
+as described in :mod:`eelib.pairs`. A loss that needs a particular batch layout declares
 it (:func:`batch_requirement`), so that a training loop can ask instead of guessing.
 
 Every argument is checked before any work (:mod:`eelib._validation`): embeddings are

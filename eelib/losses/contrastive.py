@@ -7,7 +7,7 @@ from torch import Tensor
 
 from eelib.distances import euclidean_from_squared
 from eelib.losses._common import PairLoss, check_hyperparameters, full_precision, zero_loss
-from eelib.mining import pair_matrices
+from eelib.pairs import pair_matrices
 
 
 def contrastive_loss(
@@ -38,7 +38,7 @@ def contrastive_loss(
     n_synthetic : int, default 0
         Embedding Expansion's synthetic points per pair. With EE the negative distance
         :math:`D_{ij}` is replaced by the hardest pair between the expanded sets of i
-        and j (:mod:`eelib.mining`). The EE paper does not use the contrastive loss;
+        and j (:mod:`eelib.pairs`). The EE paper does not use the contrastive loss;
         this combination is our own, following the same rule as the other losses.
     normalize_synthetic : bool, default True
         L2-normalise synthetic points.

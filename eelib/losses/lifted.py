@@ -7,7 +7,7 @@ from torch import Tensor
 
 from eelib.distances import euclidean_from_squared
 from eelib.losses._common import PairLoss, check_hyperparameters, full_precision
-from eelib.mining import pair_matrices
+from eelib.pairs import pair_matrices
 
 
 def lifted_structure_loss(
@@ -42,7 +42,7 @@ def lifted_structure_loss(
     n_synthetic : int, default 0
         Embedding Expansion's synthetic points per pair. With EE each negative distance
         :math:`D_{ik}` is the hardest pair between the expanded sets of i and k
-        (:mod:`eelib.mining`); the paper's exact EE form for this loss is UNVERIFIED
+        (:mod:`eelib.pairs`); the paper's exact EE form for this loss is UNVERIFIED
         (docs/paper.md §1.6).
     normalize_synthetic : bool, default True
         L2-normalise synthetic points.

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from eelib.losses._common import PairLoss, check_hyperparameters, full_precision, log1p_sum_exp
-from eelib.mining import pair_matrices
+from eelib.pairs import pair_matrices
 
 
 @torch.no_grad()
@@ -73,7 +73,7 @@ def multi_similarity_loss(
     n_synthetic : int, default 0
         Embedding Expansion's synthetic points per pair. With EE, :math:`S_{ik}` on
         negative pairs is the largest inner product between the expanded sets of i and
-        k (:mod:`eelib.mining`), before MS's own mining; positives stay original. The
+        k (:mod:`eelib.pairs`), before MS's own mining; positives stay original. The
         paper's exact EE form for MS is UNVERIFIED (docs/paper.md §1.6).
     normalize_synthetic : bool, default True
         L2-normalise synthetic points.

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from eelib._validation import check_on_device, validate_batch
 from eelib.losses._common import BatchRequirement, PairLoss, check_hyperparameters, full_precision, requires
-from eelib.mining import build_pair_matrices, validate_expansion
+from eelib.pairs import build_pair_matrices, validate_expansion
 
 
 def npair_anchor_positive(labels: Tensor) -> tuple[Tensor, Tensor]:

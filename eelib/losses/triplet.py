@@ -10,7 +10,7 @@ from torch import Tensor
 
 from eelib.distances import euclidean_from_squared
 from eelib.losses._common import TRIPLET_MINING, PairLoss, check_hyperparameters, full_precision
-from eelib.mining import PairMatrices, pair_matrices
+from eelib.pairs import PairMatrices, pair_matrices
 
 
 def triplet_loss(
@@ -33,7 +33,7 @@ def triplet_loss(
     n_synthetic : int, default 0
         Embedding Expansion's synthetic points per pair. With EE, :math:`d(a, n)` is the
         hardest-pair distance between the expanded sets of a and n
-        (:mod:`eelib.mining`); positives stay original. For ``mining="hardest"`` this is
+        (:mod:`eelib.pairs`); positives stay original. For ``mining="hardest"`` this is
         exactly the official EE + HPHN code (per anchor, the closest negative over the
         anchor and the synthetic points of its segment), except that we average over
         anchors where the official trainer sums. For "all" and "semihard" the paper's

@@ -11,7 +11,7 @@ from torch import Tensor
 from eelib.course.checks._core import EMBEDDINGS, NUMBER, Symptom, gives, loss_cases, run_cases
 from eelib.distances import pairwise_distances
 from eelib.losses import contrastive_loss
-from eelib.mining import label_masks
+from eelib.pairs import label_masks
 
 
 def _contrastive_variant(x: Tensor, y: Tensor, margin: float = 1.0, *, square: bool = True,

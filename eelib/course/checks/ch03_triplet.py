@@ -12,7 +12,7 @@ from torch import Tensor
 from eelib.course.checks._core import EMBEDDINGS, NUMBER, Symptom, gives, loss_cases, run_cases
 from eelib.distances import pairwise_distances
 from eelib.losses import triplet_loss
-from eelib.mining import label_masks
+from eelib.pairs import label_masks
 
 
 def _triplet_hardest_variant(x: Tensor, y: Tensor, margin: float = 0.2, *, hinge: bool = True,

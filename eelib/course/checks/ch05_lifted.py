@@ -12,7 +12,7 @@ from torch import Tensor
 from eelib.course.checks._core import EMBEDDINGS, NUMBER, Symptom, gives, loss_cases, run_cases
 from eelib.distances import pairwise_distances
 from eelib.losses import lifted_structure_loss
-from eelib.mining import label_masks
+from eelib.pairs import label_masks
 
 
 def _lifted_variant(x: Tensor, y: Tensor, margin: float = 1.0, *, both_ends: bool = True,

@@ -23,7 +23,7 @@ from eelib.course.checks._core import (
 from eelib.losses import multi_similarity_loss
 from eelib.losses._common import log1p_sum_exp
 from eelib.losses.multi_similarity import ms_mining
-from eelib.mining import label_masks
+from eelib.pairs import label_masks
 
 
 def reference_ms_mining(similarity: Tensor, labels: Tensor, epsilon: float) -> tuple[Tensor, Tensor]:

@@ -680,7 +680,7 @@ def expansion_bytes(batch: int, n_synthetic: int, itemsize: int, *, whole: bool 
     original). A loss works on the ``B × N`` problem and never forms the N × N matrix, but
     its mining compares the synthetic points of the segments in a block with every other
     segment's: ``10 B N + 3 (n B)²`` values. Work on the whole expanded batch
-    (``whole=True``: :mod:`eelib.analysis`) holds ``N × N`` matrices: ``10 N²`` values.
+    (``whole=True``: :mod:`eelib.diagnostics`) holds ``N × N`` matrices: ``10 N²`` values.
     Arithmetic on sizes only: no labels are read. tests/test_validation.py checks that the
     bound covers a measured peak.
 

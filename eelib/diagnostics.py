@@ -32,7 +32,7 @@ from eelib._validation import validate_batch, validate_memory, validate_non_nega
 from eelib.distances import pairwise_distances, squared_distances_from_gram
 from eelib.expansion import expanded_inner_products
 from eelib.losses import get_loss
-from eelib.mining import expansion_plan, validate_expansion
+from eelib.pairs import expansion_plan, validate_expansion
 
 #: Size of the probe block appended to the embeddings; it shifts squared norms by ε² = 1e-12.
 PROBE_EPS = 1e-6
@@ -260,7 +260,7 @@ def hardest_negative_pairs(
 ) -> HardestNegatives:
     """Per anchor, the closest pair between its expanded set and another class (HNPM).
 
-    This is the pair whose distance :func:`eelib.mining.pair_matrices` feeds to batch-hard triplet as
+    This is the pair whose distance :func:`eelib.pairs.pair_matrices` feeds to batch-hard triplet as
     ``min_k D̃(i, k)``; here it is located, for plots and training statistics (e.g. the
     share of hardest negatives that are synthetic).
 

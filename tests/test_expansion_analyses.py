@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from eelib.data import random_batch
 from eelib.expansion import expand
-from eelib.experiments.analyses import (
+from eelib.experiments.expansion_analyses import (
     candidate_synthetic_share,
     hard_anchor_share,
     mean_negative_distance,

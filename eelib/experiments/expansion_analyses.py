@@ -21,13 +21,13 @@ import torch
 from torch import Tensor
 
 from eelib._validation import validate_positive_int
-from eelib.analysis import hardest_negative_pairs
+from eelib.diagnostics import hardest_negative_pairs
 from eelib.data import PKSampler, random_batch
 from eelib.distances import euclidean_from_squared
 from eelib.expansion import EmbeddingExpansion, expand
 from eelib.losses.triplet import batch_hard
 from eelib.metrics import recall_at_k
-from eelib.mining import expansion_plan, pair_matrices
+from eelib.pairs import expansion_plan, pair_matrices
 
 
 def synthetic_as_batch_members(loss: Callable[[Tensor, Tensor], Tensor], n_synthetic: int, *,
@@ -99,7 +99,7 @@ def random_synthetic_share(classes_per_batch: int, samples_per_class: int, n_syn
 
     Unit vectors drawn uniformly on the sphere (:func:`eelib.data.random_batch`), in the
     P × K layout; the mean over ``batches`` batches of the share of anchors whose HNPM pair
-    (:func:`eelib.analysis.hardest_negative_pairs`) involves a synthetic point.
+    (:func:`eelib.diagnostics.hardest_negative_pairs`) involves a synthetic point.
     """
     shares = []
     for b in range(batches):

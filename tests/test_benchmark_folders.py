@@ -1,4 +1,4 @@
-"""Tests for eelib.experiments.datasets on small fake copies of the three benchmark layouts."""
+"""Tests for eelib.experiments.benchmark_folders on small fake copies of the three benchmark layouts."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 
 from eelib import set_memory_limit
 from eelib.data import PKSampler
-from eelib.experiments.datasets import (
+from eelib.experiments.benchmark_folders import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     EvalTransform,

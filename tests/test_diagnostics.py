@@ -1,4 +1,4 @@
-"""Tests of eelib.analysis: gradient usage of a batch and the share of violating triplets."""
+"""Tests of eelib.diagnostics: gradient usage of a batch and the share of violating triplets."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from eelib.losses import triplet_loss
-from eelib.analysis import gradient_usage, violating_triplet_share
+from eelib.diagnostics import gradient_usage, violating_triplet_share
 from eelib.data import random_batch
 
 pytestmark = pytest.mark.unit
