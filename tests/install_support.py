@@ -9,7 +9,11 @@ import shutil
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCK = ROOT / "requirements" / "constraints.txt"
@@ -127,3 +131,24 @@ def copy_notebooks(outside: Path) -> list[str]:
     shutil.copytree(ROOT / "notebooks", outside / "notebooks")
     assert not outside.is_relative_to(ROOT)
     return sorted(str(p) for p in outside.rglob("*.ipynb"))
+
+
+def missing(reason: str) -> None:
+    """Skip for ``reason``; fail instead under ``CI=true``, where these tests must run."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(reason + " (CI=true: install tests must run in CI)", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def uv() -> str:
+    """uv from the test environment, once the public index answers (else :func:`missing`)."""
+    found = Path(sys.executable).with_name("uv")
+    executable = str(found) if found.is_file() else shutil.which("uv")
+    if executable is None:
+        missing("uv is not installed (it comes with the test extra)")
+    try:
+        urllib.request.urlopen(f"{PUBLIC_INDEX}/torch/", timeout=15).close()
+    except (urllib.error.URLError, OSError) as error:
+        missing(f"the public package index {PUBLIC_INDEX} cannot be reached: {error}")
+    return executable

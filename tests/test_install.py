@@ -20,18 +20,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
 import tomllib
-import urllib.error
-import urllib.request
 import zipfile
 from pathlib import Path
 
 import pytest
-from install_support import INSTALL_TIMEOUT_S, LOCK, PUBLIC_INDEX, build_wheel, copy_notebooks, run, run_notebooks
+from install_support import (
+    INSTALL_TIMEOUT_S, LOCK, PUBLIC_INDEX, build_wheel, copy_notebooks, run, run_notebooks, uv)  # noqa: F401 (uv is a fixture)
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -52,13 +50,6 @@ PLATFORMS = {
 MACOS = "14.0"
 
 
-def _missing(reason: str) -> None:
-    """Skip for ``reason``; fail instead under ``CI=true``, where these tests must run."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason + " (CI=true: install tests must run in CI)", pytrace=False)
-    pytest.skip(reason)
-
-
 def _pins_for(environment: dict[str, str]) -> dict[str, str]:
     """The lock's pins that apply in ``environment`` (marker values)."""
     pins = {}
@@ -72,19 +63,6 @@ def _pins_for(environment: dict[str, str]) -> dict[str, str]:
 
 
 # --- 1. the lock on every platform and Python ---------------------------------------------
-
-@pytest.fixture(scope="module")
-def uv() -> str:
-    found = Path(sys.executable).with_name("uv")
-    executable = str(found) if found.is_file() else shutil.which("uv")
-    if executable is None:
-        _missing("uv is not installed (it comes with the test extra)")
-    try:
-        urllib.request.urlopen(f"{PUBLIC_INDEX}/torch/", timeout=15).close()
-    except (urllib.error.URLError, OSError) as error:
-        _missing(f"the public package index {PUBLIC_INDEX} cannot be reached: {error}")
-    return executable
-
 
 @pytest.mark.parametrize("python", MINORS)
 @pytest.mark.parametrize("target", sorted(PLATFORMS))

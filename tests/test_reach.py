@@ -31,15 +31,13 @@ import subprocess
 import sys
 import time
 import tomllib
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
 from install_support import (
-    INSTALL_TIMEOUT_S, LOCK, PUBLIC_INDEX, ROOT, build_wheel, copy_notebooks, installed_versions, megabytes, run,
-    run_notebooks, user_env)
+    INSTALL_TIMEOUT_S, LOCK, PUBLIC_INDEX, ROOT, build_wheel, copy_notebooks, installed_versions, megabytes,
+    run, run_notebooks, user_env, uv)  # noqa: F401 (uv is a fixture)
 from packaging.requirements import Requirement
 
 pytestmark = pytest.mark.slow
@@ -56,13 +54,6 @@ COLAB = ["numpy==2.0.2", "ipywidgets==7.7.1", "matplotlib==3.10.*", "scikit-lear
 #: The packages the set-up cell must leave in place (with ipywidgets' own front-end parts).
 KEPT = ["torch", "numpy", "ipywidgets", "widgetsnbextension", "jupyterlab-widgets"]
 WIDGET_TESTS = ["tests/test_playground.py", "tests/test_explorer.py", "tests/test_heatmap_widget.py"]
-
-
-def _missing(reason: str) -> None:
-    """Skip for ``reason``; fail instead under ``CI=true``, where these tests must run."""
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason + " (CI=true: install tests must run in CI)", pytrace=False)
-    pytest.skip(reason)
 
 
 def find_python(minor: str) -> Path | None:
@@ -89,19 +80,6 @@ def _torch_pin(minor: str) -> str:
             if requirement.marker is None or requirement.marker.evaluate(environment):
                 return f"torch{requirement.specifier}"
     raise AssertionError(f"the lock pins no torch for Python {minor}")
-
-
-@pytest.fixture(scope="module")
-def uv() -> str:
-    found = Path(sys.executable).with_name("uv")
-    executable = str(found) if found.is_file() else shutil.which("uv")
-    if executable is None:
-        _missing("uv is not installed (it comes with the test extra)")
-    try:
-        urllib.request.urlopen(f"{PUBLIC_INDEX}/torch/", timeout=15).close()
-    except (urllib.error.URLError, OSError) as error:
-        _missing(f"the public package index {PUBLIC_INDEX} cannot be reached: {error}")
-    return executable
 
 
 def _venv(python: Path, folder: Path, uv: str, *requirements: str, lock: bool) -> Path:
