@@ -305,16 +305,27 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory, browser_report: Browser
 
 
 @pytest.fixture(scope="session")
-def browser(lab_server: LabServer) -> Iterator[Any]:
-    """Debian's Chromium, headless, driven by Playwright."""
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, headless, driven by Playwright: one for the whole test session.
+
+    Playwright's sync API can run only once at a time in a thread, so the JupyterLab tests and
+    the site's tests share this one instead of each starting their own.
+    """
+    require_chromium()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            yield chromium
+            yield launched
         finally:
-            chromium.close()
+            launched.close()
+
+
+@pytest.fixture(scope="session")
+def browser(lab_server: LabServer, chromium: Any) -> Any:
+    """:func:`chromium` for the tests that drive JupyterLab (its server started first)."""
+    return chromium
 
 
 @pytest.fixture

@@ -91,5 +91,5 @@ def one_torch_thread():
 
 # --- 4. Browser session fixtures -----------------------------------------------------------
 
-from browser_support import browser, browser_report, lab_server, memory_sampler  # noqa: E402, F401
+from browser_support import browser, browser_report, chromium, lab_server, memory_sampler  # noqa: E402, F401
 from site_support import built_site, site_server  # noqa: E402, F401

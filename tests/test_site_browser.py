@@ -17,7 +17,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from browser_support import CHROMIUM, CHROMIUM_ARGS, SCREENSHOT_DIR, VIEWPORT, require_chromium, save_screenshot
+from browser_support import SCREENSHOT_DIR, VIEWPORT, save_screenshot
 from site_support import ROOT, BuiltSite
 
 pytestmark = pytest.mark.browser
@@ -33,19 +33,6 @@ def has_math(stem: str) -> bool:
     """Whether the student notebook's Markdown has inline or display math."""
     nb = nbformat.read(ROOT / "student" / "notebooks" / f"{stem}.ipynb", as_version=4)
     return any(c.cell_type == "markdown" and "$" in c.source for c in nb.cells)
-
-
-@pytest.fixture(scope="module")
-def site_browser() -> Iterator[Any]:
-    require_chromium()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 class OpenPage:
@@ -83,8 +70,8 @@ class OpenPage:
 
 
 @pytest.fixture
-def site_page(site_browser: Any, site_server: str) -> Iterator[OpenPage]:
-    opened = OpenPage(site_browser, site_server)
+def site_page(chromium: Any, site_server: str) -> Iterator[OpenPage]:
+    opened = OpenPage(chromium, site_server)
     try:
         yield opened
     finally:
