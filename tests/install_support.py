@@ -133,6 +133,22 @@ def copy_notebooks(outside: Path) -> list[str]:
     return sorted(str(p) for p in outside.rglob("*.ipynb"))
 
 
+def assert_notebooks_run_outside_the_checkout(python: Path, tmp_path: Path, where: str) -> list[dict]:
+    """Copy the notebooks out of the checkout, run them with ``python`` and check every row.
+
+    All must run, each ``ok``, importing eelib from ``python``'s own site-packages (not the
+    checkout); ``where`` names the environment in the failure message. Returns the rows.
+    """
+    notebooks = copy_notebooks(tmp_path / "class")
+    rows = run_notebooks(python, notebooks, tmp_path / "class", tmp_path)
+    assert len(rows) == len(notebooks) == len(list((ROOT / "notebooks").glob("*.ipynb")))
+    failed = {row["notebook"]: row["status"] for row in rows if row["status"] != "ok"}
+    assert not failed, f"notebooks failed {where}: {failed}"
+    site_packages = {str(Path(row["eelib"]).parent.parent) for row in rows}
+    assert site_packages == {str(next(python.parent.parent.glob("lib/python3*/site-packages")))}, site_packages
+    return rows
+
+
 def missing(reason: str) -> None:
     """Skip for ``reason``; fail instead under ``CI=true``, where these tests must run."""
     if os.environ.get("CI", "").lower() == "true":

@@ -87,12 +87,17 @@ def _step_reads(loss, x, y) -> Counter[str]:
     return counter.calls
 
 
+def _batch(name: str, layout: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch the loss ``name`` accepts (N-pair: pairs), classes in order or shuffled."""
+    sizes = [2] * 8 if name == "npair" else [4, 3, 4, 2, 5]
+    return random_batch(sizes, 16, seed=0, dtype=torch.float32, shuffle=layout == "shuffled")
+
+
 @pytest.mark.parametrize("case", CASES)
 @pytest.mark.parametrize("layout", ["official", "shuffled"])
 def test_a_loss_step_without_ee_reads_nothing(case, layout) -> None:
     name, settings = CASES[case]
-    sizes = [2] * 8 if name == "npair" else [4, 3, 4, 2, 5]
-    x, y = random_batch(sizes, 16, seed=0, dtype=torch.float32, shuffle=layout == "shuffled")
+    x, y = _batch(name, layout)
     assert _step_reads(LOSS_MODULES[name](**settings), x, y) == Counter()
     assert _step_reads(lambda e, labels: LOSSES[name](e, labels, **settings), x, y) == Counter()
 
@@ -101,8 +106,7 @@ def test_a_loss_step_without_ee_reads_nothing(case, layout) -> None:
 @pytest.mark.parametrize("layout", ["official", "shuffled"])
 def test_a_loss_step_with_ee_reads_the_labels_once(case, layout) -> None:
     name, settings = CASES[case]
-    sizes = [2] * 8 if name == "npair" else [4, 3, 4, 2, 5]
-    x, y = random_batch(sizes, 16, seed=0, dtype=torch.float32, shuffle=layout == "shuffled")
+    x, y = _batch(name, layout)
     loss = LOSS_MODULES[name](n_synthetic=2, **settings)
     loss(x, y)  # a new label pattern: its segment layout is built (and cached) once
     assert _step_reads(loss, x, y) == Counter(tolist=1)

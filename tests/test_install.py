@@ -28,8 +28,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from install_support import (
-    INSTALL_TIMEOUT_S, LOCK, PUBLIC_INDEX, build_wheel, copy_notebooks, run, run_notebooks, uv)  # noqa: F401 (uv is a fixture)
+from install_support import (  # noqa: F401 (uv is a fixture)
+    INSTALL_TIMEOUT_S, LOCK, PUBLIC_INDEX, assert_notebooks_run_outside_the_checkout, build_wheel, run, uv)
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -135,10 +135,4 @@ def installed(wheel: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_every_notebook_runs_from_the_installed_wheel_outside_the_checkout(
         installed: Path, tmp_path: Path) -> None:
-    notebooks = copy_notebooks(tmp_path / "class")
-    rows = run_notebooks(installed / "bin" / "python", notebooks, tmp_path / "class", tmp_path)
-    assert len(rows) == len(notebooks) == len(list((ROOT / "notebooks").glob("*.ipynb")))
-    failed = {row["notebook"]: row["status"] for row in rows if row["status"] != "ok"}
-    assert not failed, f"notebooks failed outside the checkout: {failed}"
-    site_packages = {str(Path(row["eelib"]).parent.parent) for row in rows}
-    assert site_packages == {str(next(installed.glob("lib/python3*/site-packages")))}, site_packages
+    assert_notebooks_run_outside_the_checkout(installed / "bin" / "python", tmp_path, "outside the checkout")

@@ -36,8 +36,8 @@ from pathlib import Path
 import nbformat
 import pytest
 from install_support import (
-    INSTALL_TIMEOUT_S, LOCK, PUBLIC_INDEX, ROOT, build_wheel, copy_notebooks, installed_versions, megabytes,
-    run, run_notebooks, user_env, uv)  # noqa: F401 (uv is a fixture)
+    INSTALL_TIMEOUT_S, LOCK, PUBLIC_INDEX, ROOT, assert_notebooks_run_outside_the_checkout, build_wheel,
+    installed_versions, megabytes, run, user_env, uv)  # noqa: F401 (uv is a fixture)
 from packaging.requirements import Requirement
 
 pytestmark = pytest.mark.slow
@@ -181,13 +181,7 @@ def test_widget_modules_build_and_answer_their_callbacks_under_ipywidgets_7(cola
 
 
 def test_notebooks_run_in_the_colab_like_environment(colab: Path, tmp_path: Path) -> None:
-    notebooks = copy_notebooks(tmp_path / "class")
-    rows = run_notebooks(colab, notebooks, tmp_path / "class", tmp_path)
-    assert len(rows) == len(notebooks) == len(list((ROOT / "notebooks").glob("*.ipynb")))
-    failed = {row["notebook"]: row["status"] for row in rows if row["status"] != "ok"}
-    assert not failed, f"notebooks failed in the Colab-like environment: {failed}"
-    site_packages = {str(Path(row["eelib"]).parent.parent) for row in rows}
-    assert site_packages == {str(next(colab.parent.parent.glob("lib/python3*/site-packages")))}
+    assert_notebooks_run_outside_the_checkout(colab, tmp_path, "in the Colab-like environment")
 
 
 # --- 2. every supported Python ---------------------------------------------------------------
@@ -232,10 +226,4 @@ def test_unit_tier_runs_on_every_supported_python(course_python, minor: str, tmp
 @pytest.mark.parametrize("minor", OTHER_MINORS)
 def test_notebooks_run_on_every_supported_python(course_python, minor: str, tmp_path: Path) -> None:
     python = course_python(minor)
-    notebooks = copy_notebooks(tmp_path / "class")
-    rows = run_notebooks(python, notebooks, tmp_path / "class", tmp_path)
-    assert len(rows) == len(notebooks) == len(list((ROOT / "notebooks").glob("*.ipynb")))
-    failed = {row["notebook"]: row["status"] for row in rows if row["status"] != "ok"}
-    assert not failed, f"notebooks failed on Python {minor}: {failed}"
-    site_packages = {str(Path(row["eelib"]).parent.parent) for row in rows}
-    assert site_packages == {str(next(python.parent.parent.glob("lib/python3*/site-packages")))}
+    assert_notebooks_run_outside_the_checkout(python, tmp_path, f"on Python {minor}")
