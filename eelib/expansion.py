@@ -17,10 +17,13 @@ its 3rd and 4th, and so on. On a batch laid out as the official sampler lays it 
 code's "swap adjacent" pairing, and the synthetic points are exactly the official
 ones without its duplicates (the official code generates every point twice).
 
-*Odd class sizes* (not possible with the official sampler): the leftover last instance
-is paired with the first instance of its class, so every original has a segment and a
-class of ``m`` instances yields ``ceil(m / 2)`` pairs. A class with a single instance
-cannot be expanded and raises ``ValueError``.
+*Odd class sizes* (not possible with the official sampler): the last instance of a class
+of odd size forms no pair, so a class of ``m`` instances yields ``floor(m / 2)`` pairs and
+that instance's expanded set is itself alone (it still meets the other classes' synthetic
+points as a negative). With this rule every original ends at most one segment, so the
+losses lay EE's segments out in a table whose shape follows from the batch size alone and
+never read the labels back to the host (:func:`eelib.pairs.segment_layout`). A class with a
+single instance cannot be expanded and raises ``ValueError``.
 
 Why distances among synthetic points are cheap (the Gram identity)
 ------------------------------------------------------------------
@@ -114,6 +117,56 @@ class Provenance(NamedTuple):
     weight: Tensor
 
 
+class ClassRuns(NamedTuple):
+    """A batch's labels sorted into runs of one class each (see :func:`class_runs`).
+
+    Attributes
+    ----------
+    order : Tensor of int64, shape (B,)
+        Batch rows in class order (a stable sort: batch order inside a class).
+    rank : Tensor of int64, shape (B,)
+        Position of ``order[t]`` inside its class: 0 for the class's first instance.
+    size : Tensor of int64, shape (B,)
+        Number of instances of the class of ``order[t]``.
+    """
+
+    order: Tensor
+    rank: Tensor
+    size: Tensor
+
+
+def class_runs(labels: Tensor) -> ClassRuns:
+    """Sort a batch by class and find each instance's rank and class size, on the device.
+
+    Every output has the batch's shape and nothing is read back to the host, so a GPU
+    never waits for it: the pairing rule (:func:`pair_within_classes`) and the losses'
+    segment layout (:func:`eelib.pairs.segment_layout`) both start from here.
+
+    Parameters
+    ----------
+    labels : Tensor of int, shape (B,)
+        Checked by the caller.
+    """
+    batch = labels.shape[0]
+    order = torch.argsort(labels, stable=True)
+    sorted_labels = labels[order]
+    position = torch.arange(batch, device=labels.device)
+    starts_class = torch.ones(batch, dtype=torch.bool, device=labels.device)
+    starts_class[1:] = sorted_labels[1:] != sorted_labels[:-1]
+    class_start = torch.where(starts_class, position, 0).cummax(0).values
+    class_index = torch.cumsum(starts_class, 0) - 1
+    size = torch.zeros_like(position).scatter_add_(0, class_index, torch.ones_like(position))[class_index]
+    return ClassRuns(order, position - class_start, size)
+
+
+def single_instance_message(labels: Tensor) -> str:
+    """Why EE refuses ``labels``: the classes with a single instance, by label value."""
+    values, counts = torch.unique(labels, return_counts=True)
+    lonely = values[counts == 1].tolist()
+    return (f"labels: class(es) {lonely} have a single sample in the batch; Embedding "
+            "Expansion (n_synthetic > 0) needs at least two samples of every class")
+
+
 def pair_within_classes(labels: Tensor) -> Tensor:
     """Pair the instances of each class in batch order.
 
@@ -125,8 +178,8 @@ def pair_within_classes(labels: Tensor) -> Tensor:
     -------
     Tensor of int64, shape (P, 2)
         Row indices ``(i, j)`` of each pair, sorted by ``i``. Within a class the pairs
-        are (1st, 2nd), (3rd, 4th), ...; an odd leftover is paired with the first
-        instance of its class.
+        are (1st, 2nd), (3rd, 4th), ...; the last instance of a class of odd size forms
+        no pair.
 
     Raises
     ------
@@ -134,27 +187,12 @@ def pair_within_classes(labels: Tensor) -> Tensor:
         If a class has a single instance in the batch.
     """
     labels = validate_labels(labels)
-    batch = labels.shape[0]
-    order = torch.argsort(labels, stable=True)
-    sorted_labels = labels[order]
-    starts_class = torch.ones(batch, dtype=torch.bool, device=labels.device)
-    starts_class[1:] = sorted_labels[1:] != sorted_labels[:-1]
-    class_index = torch.cumsum(starts_class.long(), 0) - 1
-    class_start = torch.nonzero(starts_class).squeeze(1)[class_index]
-    class_size = torch.bincount(class_index)[class_index]
-    if bool((class_size == 1).any()):
-        lonely = sorted_labels[class_size == 1].tolist()
-        raise ValueError(
-            f"labels: class(es) {lonely} have a single sample in the batch; Embedding "
-            "Expansion (n_synthetic > 0) needs at least two samples of every class"
-        )
-    position = torch.arange(batch, device=labels.device)
-    rank = position - class_start
-    opens_pair = rank % 2 == 0
-    has_next = rank + 1 < class_size
-    partner = torch.where(has_next, position + 1, class_start)
-    first = order[position[opens_pair]]
-    second = order[partner[opens_pair]]
+    runs = class_runs(labels)
+    if bool((runs.size == 1).any()):
+        raise ValueError(single_instance_message(labels))
+    opens_pair = (runs.rank % 2 == 0) & (runs.rank + 1 < runs.size)
+    first = runs.order[:-1][opens_pair[:-1]]
+    second = runs.order[1:][opens_pair[:-1]]
     pairs = torch.stack([first, second], dim=1)
     return pairs[torch.argsort(pairs[:, 0])]
 

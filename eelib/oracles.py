@@ -68,7 +68,7 @@ def pairs_loops(labels: Tensor) -> list[tuple[int, int]]:
     """EE's pairing rule (CONTRIBUTING.md) written as a loop over each class.
 
     A class with members ``m0, m1, m2, ...`` (batch order) gives the pairs
-    ``(m0, m1), (m2, m3), ...``; an odd leftover ``m_last`` is paired with ``m0``.
+    ``(m0, m1), (m2, m3), ...``; in a class of odd size the last member forms no pair.
 
     Parameters
     ----------
@@ -88,9 +88,8 @@ def pairs_loops(labels: Tensor) -> list[tuple[int, int]]:
     for label, members in _members_by_class(labels).items():
         if len(members) == 1:
             raise ValueError(f"labels: class {label} has a single sample; EE needs pairs")
-        for start in range(0, len(members), 2):
-            partner = members[start + 1] if start + 1 < len(members) else members[0]
-            pairs.append((members[start], partner))
+        for start in range(0, len(members) - 1, 2):
+            pairs.append((members[start], members[start + 1]))
     return sorted(pairs)
 
 

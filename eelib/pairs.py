@@ -25,6 +25,7 @@ gradients equal the reduction of that matrix over the expanded sets (tests/test_
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
@@ -33,6 +34,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 
 from eelib._validation import (
+    check_on_device,
     validate_batch,
     validate_choice,
     validate_flag,
@@ -42,8 +44,10 @@ from eelib._validation import (
 from eelib.distances import squared_distances_from_gram
 from eelib.expansion import (
     Provenance,
+    class_runs,
     expanded_sets,
     pair_within_classes,
+    single_instance_message,
     synthetic_coefficients,
     synthetic_provenance,
 )
@@ -175,8 +179,8 @@ def _expansion_plan(labels: tuple[int, ...], n_synthetic: int, device: torch.dev
 
 # ------------------------------------------------------- hardest pairs, segment by segment
 #
-# In the official layout (classes in blocks of an even size) rows (2p, 2p + 1) are the two
-# ends of segment p, and E(i) = {x_i} ∪ S(p(i)), S(p) the n synthetic points of segment p.
+# Segment p is the pair of rows (2p, 2p + 1) of the segment layout: the two ends of one of
+# EE's segments, and E(i) = {x_i} ∪ S(p(i)), S(p) the n synthetic points of segment p.
 # For originals i (of segment p) and k (of segment r) the hardest pair of E(i) × E(k) is
 # the best of four candidates, each shared by whole rows or columns of segments:
 #
@@ -188,13 +192,15 @@ def _expansion_plan(labels: tuple[int, ...], n_synthetic: int, device: torch.dev
 # Every inner product involved is a combination of the 2 × 2 block of G between the
 # segments' ends, so nothing of size N × N is formed: work is O((n + 2)² B²) scalars,
 # done in blocks of rows that stay in cache. In score form, ⟨a, b⟩ − h_a − h_b with h half
-# a point's squared norm (0 for inner products), a squared distance is −2 · score, so
-# every candidate is a maximum of scores. The backward pass recomputes a block's scores,
+# a point's squared norm for distances, a squared distance is −2 · score, so every
+# candidate is a maximum of scores. The backward pass recomputes a block's scores,
 # routes each entry's gradient to the single candidate (and the single synthetic point)
 # that won, and applies the transposed combinations: only B² entries carry gradient.
-# Other layouts (shuffled classes, odd class sizes) are first laid out as adjacent row
-# pairs by gathering rows and columns of G, an original with two segments getting one row
-# per segment; the copies are then reduced with one more min / max.
+# The layout is a permutation of the batch (every original ends at most one segment:
+# expansion.py's pairing rule): the pairs of each class first, then the originals without
+# a pair, two by two, padded with one repeated row when B is odd. Those last rows form
+# no segment: their synthetic points are given the score −∞ (an infinite h), so they never
+# win. The layout's shape therefore follows from B alone and is built on the device.
 
 #: Elements (rows × columns) of one block's B-wide working arrays on the CPU: small enough
 #: for cache (measured in benchmarks/README.md). On a GPU, ``DEVICE_BLOCK_ELEMENTS``: fewer,
@@ -213,52 +219,43 @@ class SegmentLayout(NamedTuple):
 
     Attributes
     ----------
-    rows : Tensor of int64, shape (2P,)
-        For every row of the segment layout, the original row it holds: segment p is
-        rows (2p, 2p + 1), its first and second end.
-    first_copy, second_copy : Tensor of int64, shape (B,)
-        The layout rows of each original; equal unless it ends two segments (the first
-        instance of an odd-sized class).
-    is_identity : bool
-        The batch already is in this layout (the official sampler's).
-    is_permutation : bool
-        Every original has exactly one row.
+    rows : Tensor of int64, shape (R,)
+        The original held by each layout row, ``R = B`` rounded up to even: a permutation
+        of the batch, then the first row again when ``B`` is odd.
+    position : Tensor of int64, shape (B,)
+        The layout row of each original (the inverse permutation).
+    is_segment : Tensor of bool, shape (R / 2,)
+        Whether rows (2p, 2p + 1) are the two ends of a segment; false for the originals
+        without a pair (and the padding).
     """
 
     rows: Tensor
-    first_copy: Tensor
-    second_copy: Tensor
-    is_identity: bool
-    is_permutation: bool
+    position: Tensor
+    is_segment: Tensor
 
 
 def segment_layout(labels: Tensor) -> SegmentLayout:
-    """The segment layout of a batch's labels, cached per label pattern.
+    """The segment layout of a batch's labels, built on the device without reading them back.
 
     Raises
     ------
     ValueError
-        If a class has a single instance (from :func:`eelib.expansion.pair_within_classes`).
+        If a class has a single instance (on an accelerator: a device-side assertion).
     """
-    try:
-        return _segment_layout(_label_pattern(labels), labels.device)
-    except ValueError:
-        pair_within_classes(labels)
-        raise
-
-
-@lru_cache(maxsize=128)
-def _segment_layout(labels: tuple[int, ...], device: torch.device) -> SegmentLayout:
-    batch = len(labels)
-    rows = pair_within_classes(torch.tensor(labels, dtype=torch.long, device=device)).reshape(-1)
-    positions = torch.arange(rows.shape[0], device=device)
-    # the first and the last layout row of each original (the same row unless it ends two segments)
-    unset = torch.full((batch,), rows.shape[0], dtype=torch.long, device=device)
-    first_copy = unset.scatter_reduce(0, rows, positions, "amin")
-    second_copy = torch.zeros_like(unset).scatter_reduce(0, rows, positions, "amax")
-    is_permutation = rows.shape[0] == batch
-    is_identity = is_permutation and bool((rows == positions).all())
-    return SegmentLayout(rows, first_copy, second_copy, is_identity, is_permutation)
+    batch = labels.shape[0]
+    runs = class_runs(labels)
+    check_on_device((runs.size >= 2).all(), "every class needs at least two samples for Embedding Expansion",
+                    lambda: single_instance_message(labels))
+    unpaired = (runs.rank == runs.size - 1) & (runs.size % 2 == 1)
+    # a stable sort keeps each class's pairs adjacent, and every class has an even number of them
+    rows = runs.order[torch.argsort(unpaired.to(torch.uint8), stable=True)]
+    layout_rows = torch.arange(batch, device=labels.device)
+    position = torch.empty_like(rows).scatter_(0, rows, layout_rows)
+    if batch % 2:
+        rows = torch.cat([rows, rows[:1]])
+    paired_rows = batch - unpaired.sum()
+    is_segment = torch.arange(0, rows.shape[0], 2, device=labels.device) < paired_rows
+    return SegmentLayout(rows, position, is_segment)
 
 
 def hardest_pair_matrix(
@@ -299,9 +296,8 @@ def hardest_pair_matrix(
     (for ``n_synthetic`` up to :data:`COMPILED_MAX_SYNTHETIC`).
     """
     distance = measure == "squared_distance"
-    if not layout.is_identity:
-        gram = gram.index_select(0, layout.rows).index_select(1, layout.rows)
-        base = base.index_select(0, layout.rows).index_select(1, layout.rows)
+    gram = gram.index_select(0, layout.rows).index_select(1, layout.rows)
+    base = base.index_select(0, layout.rows).index_select(1, layout.rows)
     diagonal = gram.diagonal()
     weight = torch.arange(1, n_synthetic + 1, dtype=gram.dtype, device=gram.device) / (n_synthetic + 1)
     v, w, squared_norms = synthetic_coefficients(
@@ -309,26 +305,22 @@ def hardest_pair_matrix(
     )
     # (P, n, 2): coefficients of each segment's first and second end
     coefficients = torch.stack(torch.broadcast_tensors(v, w, squared_norms)[:2], dim=-1)
-    half_synthetic = squared_norms / 2 if distance else None
+    # h of the synthetic points (0 for inner products), ∞ for rows that form no segment
+    half_synthetic = torch.where(layout.is_segment[:, None], squared_norms / 2 if distance else torch.zeros_like(squared_norms),
+                                 math.inf)
     half_original = diagonal / 2 if distance else None
     compiled = _compiled["enabled"] and n_synthetic <= COMPILED_MAX_SYNTHETIC
     kernel = _CompiledHardestPairs if compiled else _HardestPairs
     mined = kernel.apply(gram, base, coefficients, half_synthetic, half_original, distance)
-    if layout.is_identity:
-        return mined
-    if layout.is_permutation:
-        return mined.index_select(0, layout.first_copy).index_select(1, layout.first_copy)
-    better = torch.minimum if distance else torch.maximum
-    rows = better(mined.index_select(0, layout.first_copy), mined.index_select(0, layout.second_copy))
-    return better(rows.index_select(1, layout.first_copy), rows.index_select(1, layout.second_copy))
+    return mined.index_select(0, layout.position).index_select(1, layout.position)
 
 
 class _BlockScores:
     """The candidates' scores for one block of segments, in buffers reused from block to block.
 
     For segments ``p0 ≤ p < p1`` (rows ``2 p0 … 2 p1 − 1``) it holds, with ``c`` the
-    coefficients of the synthetic points and ``h`` half squared norms (absent for inner
-    products):
+    coefficients of the synthetic points and ``h`` half squared norms (for inner products,
+    ``h`` of the originals is absent and ``h`` of synthetic points 0, or ∞ off the segments):
 
     * ``synthetic_vs_original`` (b, n, B): ⟨s_pj, x_k⟩ − h_pj, and ``row_best`` (b, B) its
       maximum over j; ``row`` = ``row_best`` − h_k;
@@ -342,7 +334,7 @@ class _BlockScores:
     or inner products (the score).
     """
 
-    def __init__(self, gram: Tensor, coefficients: Tensor, half_synthetic: Tensor | None,
+    def __init__(self, gram: Tensor, coefficients: Tensor, half_synthetic: Tensor,
                  half_original: Tensor | None, distance: bool) -> None:
         self.gram, self.coefficients = gram, coefficients
         self.half_synthetic, self.half_original, self.distance = half_synthetic, half_original, distance
@@ -352,12 +344,12 @@ class _BlockScores:
         new = gram.new_empty
         # coefficient of each column segment's ends, column segments last: (2, n, P)
         self.column_coefficients = coefficients.permute(2, 1, 0).contiguous()
-        self.half_by_column = None if half_synthetic is None else half_synthetic.T.contiguous().view(1, 1, n, pairs)
+        self.half_by_column = half_synthetic.T.contiguous().view(1, 1, n, pairs)
         self.synthetic_vs_original = new(size, n, batch)
         self.row_best, self.row, self.row_measure = new(size, batch), new(size, batch), new(size, batch)
         self.columns = new(size, 2, 2, pairs)
         self.original_vs_synthetic_raw = new(size, 2, n, pairs)
-        self.original_vs_synthetic = self.original_vs_synthetic_raw if half_synthetic is None else new(size, 2, n, pairs)
+        self.original_vs_synthetic = new(size, 2, n, pairs)
         self.column_best, self.column, self.column_measure = new(size, 2, pairs), new(size, 2, pairs), new(size, 2, pairs)
         self.synthetic_pairs = new(size, n * n, pairs)
         self.both, self.both_measure = new(size, pairs), new(size, pairs)
@@ -372,8 +364,7 @@ class _BlockScores:
         b, batch = p1 - p0, self.gram.shape[0]
         a = self.synthetic_vs_original[:b]
         torch.bmm(self.coefficients[p0:p1], self.gram[2 * p0:2 * p1].view(b, 2, batch), out=a)
-        if self.half_synthetic is not None:
-            a.sub_(self.half_synthetic[p0:p1, :, None])
+        a.sub_(self.half_synthetic[p0:p1, :, None])
         torch.amax(a, 1, out=self.row_best[:b])
         return a
 
@@ -393,15 +384,14 @@ class _BlockScores:
         cc = self.column_coefficients
         torch.mul(columns[:, :, 0, None, :], cc[0], out=raw)
         raw.addcmul_(columns[:, :, 1, None, :], cc[1])
-        against = raw if hs is None else torch.sub(raw, self.half_by_column, out=self.original_vs_synthetic[:b])
+        against = torch.sub(raw, self.half_by_column, out=self.original_vs_synthetic[:b])
         column_best = torch.amax(against, 2, out=self.column_best[:b])
         column = column_best if ho is None else torch.sub(
             column_best, ho[2 * p0:2 * p1].view(b, 2, 1), out=self.column[:b])
         # synthetic against synthetic: ⟨s_pj, s_rl⟩ = Σ_x c_pjx ⟨x_(p,x), s_rl⟩
         pairs_view = self.synthetic_pairs[:b].view(b, n, n * pairs)
         torch.bmm(coefficients, raw.view(b, 2, n * pairs), out=pairs_view)
-        if hs is not None:
-            pairs_view.sub_(hs[p0:p1, :, None]).sub_(self.half_by_column.view(1, 1, n * pairs))
+        pairs_view.sub_(hs[p0:p1, :, None]).sub_(self.half_by_column.view(1, 1, n * pairs))
         both = torch.amax(self.synthetic_pairs[:b], 1, out=self.both[:b])
         self.row_score, self.column_score, self.both_score = row, column, both
         self.row_m = self._measure(row, self.row_measure[:b])
@@ -465,8 +455,8 @@ class _HardestPairs(torch.autograd.Function):
         grad = grad.contiguous()
         grad_gram, grad_base = torch.empty_like(gram), torch.empty_like(base)
         grad_coefficients = torch.zeros_like(coefficients)
-        grad_half_synthetic = None if half_synthetic is None else torch.zeros_like(half_synthetic)
-        grad_half_by_column = None if half_synthetic is None else gram.new_zeros(n, pairs)
+        grad_half_synthetic = torch.zeros_like(half_synthetic)
+        grad_half_by_column = gram.new_zeros(n, pairs)
         row_grads = gram.new_zeros(pairs, batch)  # d loss / d row score, per (segment, original)
         synthetic_grads = gram.new_zeros(pairs, n, batch)  # d loss / d ⟨s_pj, x_k⟩ from both-synthetic pairs
         new = gram.new_empty
@@ -506,22 +496,19 @@ class _HardestPairs(torch.autograd.Function):
             grad_coefficients[p0:p1] += torch.bmm(gp, raw.transpose(1, 2))
             gr = torch.bmm(coefficients[p0:p1].transpose(1, 2), gp, out=grad_raw[:b].view(b, 2, n * pairs))
             synthetic_grads[:, :, r0:r1] += gr.view(2 * b, n, pairs).permute(2, 1, 0)
-            if half_synthetic is not None:
-                grad_half_synthetic[p0:p1] -= gp.sum(2)
-                grad_half_by_column -= gp.view(b, n, n, pairs).sum((0, 1))
+            grad_half_synthetic[p0:p1] -= gp.sum(2)
+            grad_half_by_column -= gp.view(b, n, n, pairs).sum((0, 1))
         for p0, p1 in scores.blocks():  # pass 2: the row candidates ⟨s_pj, x_k⟩ = Σ_x c_pjx G[(p,x), k]
             b, r0, r1 = p1 - p0, 2 * p0, 2 * p1
             rows = gram[r0:r1].view(b, 2, batch)
             a = scores.synthetic_vs_original[:b] if kept_scores is not None else scores.row_scores(p0, p1)
             ga = _route(row_grads[p0:p1], a, scores.row_best[:b], grad_a[:b])
-            if half_synthetic is not None:
-                grad_half_synthetic[p0:p1] -= ga.sum(2)
+            grad_half_synthetic[p0:p1] -= ga.sum(2)
             ga += synthetic_grads[p0:p1]
             torch.bmm(coefficients[p0:p1].transpose(1, 2), ga, out=grad_gram[r0:r1].view(b, 2, batch))
             grad_coefficients[p0:p1] += torch.bmm(ga, rows.transpose(1, 2))
         grad_half_original = None if half_original is None else -row_grads.sum(0)
-        if half_synthetic is not None:
-            grad_half_synthetic += grad_half_by_column.T
+        grad_half_synthetic += grad_half_by_column.T
         return grad_gram, grad_base, grad_coefficients, grad_half_synthetic, grad_half_original, None
 
 # ------------------------------------------------------- the same kernel, compiled
@@ -572,14 +559,12 @@ def _dense_measure(score: Tensor, distance: bool) -> Tensor:
     return (score * -2).clamp_min(0) if distance else score
 
 
-def _dense_synthetic_pairs(raw: Tensor, coefficients: Tensor, half_synthetic: Tensor | None) -> Tensor:
+def _dense_synthetic_pairs(raw: Tensor, coefficients: Tensor, half_synthetic: Tensor) -> Tensor:
     """⟨s_pj, s_rl⟩ − h_pj − h_rl for every pair of segments, (P, n, n, P)."""
     pairs, n = coefficients.shape[0], coefficients.shape[1]
     by_end = raw.view(pairs, n, pairs, 2)
     out = by_end[:, :, None, :, 0] * coefficients[:, :, 0].T + by_end[:, :, None, :, 1] * coefficients[:, :, 1].T
-    if half_synthetic is not None:
-        out = out - half_synthetic.view(pairs, n, 1, 1) - half_synthetic.T
-    return out
+    return out - half_synthetic.view(pairs, n, 1, 1) - half_synthetic.T
 
 
 def _dense_synthetic_vs_original(rows: Tensor, coefficients: Tensor) -> Tensor:
@@ -591,7 +576,7 @@ def _dense_forward(gram, base, coefficients, half_synthetic, half_original, dist
     pairs, n = coefficients.shape[0], coefficients.shape[1]
     batch = 2 * pairs
     raw = _dense_synthetic_vs_original(gram.view(pairs, 2, batch), coefficients)
-    scored = raw if half_synthetic is None else raw - half_synthetic[:, :, None]
+    scored = raw - half_synthetic[:, :, None]
     row = scored.amax(1)
     if half_original is not None:
         row = row - half_original
@@ -626,14 +611,13 @@ def _dense_backward(grad, gram, base, coefficients, half_synthetic, half_origina
         grad_both = torch.where(both <= 0, grad_both * -2, zero)
     # through the synthetic points' inner products (the first j, the first (j, l) that wins)
     raw = _dense_synthetic_vs_original(rows, coefficients)
-    scored = raw if half_synthetic is None else raw - half_synthetic[:, :, None]
+    scored = raw - half_synthetic[:, :, None]
     steps = torch.arange(n * n, device=raw.device)
     grad_raw = torch.where(steps[:n].view(1, n, 1) == scored.argmax(1, keepdim=True), grad_row.unsqueeze(1), zero)
     synthetic = _dense_synthetic_pairs(raw, coefficients, half_synthetic).reshape(pairs, n * n, pairs)
     grad_pairs = torch.where(steps.view(1, n * n, 1) == synthetic.argmax(1, keepdim=True),
                              grad_both.unsqueeze(1), zero).view(pairs, n, n, pairs)
-    grad_half_synthetic = None if half_synthetic is None else (
-        -grad_raw.sum(2) - grad_pairs.sum((2, 3)) - grad_pairs.sum((0, 1)).T)
+    grad_half_synthetic = -grad_raw.sum(2) - grad_pairs.sum((2, 3)) - grad_pairs.sum((0, 1)).T
     by_end = raw.view(pairs, n, pairs, 2)
     grad_raw = grad_raw + torch.stack(
         [(grad_pairs * coefficients[:, :, y].T).sum(2) for y in range(2)], -1).view(pairs, n, batch)

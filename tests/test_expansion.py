@@ -89,7 +89,7 @@ def test_normalisation_leaves_the_originals_alone():
 def test_labels_provenance_and_count(layout):
     sizes, shuffle = LAYOUTS[layout]
     x, y = make_batch(sizes, 3, shuffle=shuffle)
-    n_pairs = sum((size + 1) // 2 for size in sizes)  # ceil(m / 2) pairs per class
+    n_pairs = sum(size // 2 for size in sizes)  # floor(m / 2) pairs per class
     for n_synthetic in range(5):
         out = expand(x, y, n_synthetic=n_synthetic)
         assert out.embeddings.shape == (x.shape[0] + n_synthetic * n_pairs, x.shape[1])
@@ -140,11 +140,11 @@ def test_points_match_the_loop_oracle(normalize):
 
 
 def test_pairing_rule_on_a_hand_worked_batch():
-    """Batch-order pairs inside each class; an odd leftover pairs with the class's first."""
+    """Batch-order pairs inside each class; the last instance of an odd-sized class forms none."""
     labels = torch.tensor([7, 3, 7, 7, 3, 5, 5, 5, 5, 5])
-    # class 7: rows 0, 2, 3 -> (0, 2), (3, 0); class 3: rows 1, 4 -> (1, 4);
-    # class 5: rows 5..9 -> (5, 6), (7, 8), (9, 5)
-    expected = [[0, 2], [1, 4], [3, 0], [5, 6], [7, 8], [9, 5]]
+    # class 7: rows 0, 2, 3 -> (0, 2), row 3 alone; class 3: rows 1, 4 -> (1, 4);
+    # class 5: rows 5..9 -> (5, 6), (7, 8), row 9 alone
+    expected = [[0, 2], [1, 4], [5, 6], [7, 8]]
     assert pair_within_classes(labels).tolist() == expected
 
 

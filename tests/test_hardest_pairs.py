@@ -133,19 +133,37 @@ def test_gradcheck():
         assert torch.autograd.gradcheck(lambda e: (fast(e, y, 2, True, measure) * weights).sum(), (x,))
 
 
-def test_layout_of_the_official_sampler_needs_no_gather():
+def test_layout_of_the_official_sampler_keeps_its_pairs():
     layout = segment_layout(torch.tensor([7, 7, 7, 7, 3, 3]))
-    assert layout.is_identity and layout.is_permutation
-    assert layout.rows.tolist() == [0, 1, 2, 3, 4, 5]
+    # classes are laid out in sorted label order (3 before 7), each class's pairs in batch order
+    assert layout.rows.tolist() == [4, 5, 0, 1, 2, 3]
+    assert layout.position.tolist() == [2, 3, 4, 5, 0, 1]
+    assert layout.is_segment.tolist() == [True, True, True]
 
 
-def test_layout_gives_an_odd_class_first_instance_two_rows():
-    # class 5 at rows 0, 2, 4: segments (0, 2) and (4, 0); class 9 at rows 1, 3: segment (1, 3)
+def test_layout_puts_the_originals_without_a_pair_last_and_pads_an_odd_batch():
+    # class 5 at rows 0, 2, 4: segment (0, 2), row 4 alone; class 9 at rows 1, 3: segment (1, 3)
     layout = segment_layout(torch.tensor([5, 9, 5, 9, 5]))
-    assert not layout.is_permutation
     assert layout.rows.tolist() == [0, 2, 1, 3, 4, 0]
-    assert layout.first_copy.tolist() == [0, 2, 1, 3, 4]
-    assert layout.second_copy.tolist() == [5, 2, 1, 3, 4]
+    assert layout.position.tolist() == [0, 2, 1, 3, 4]
+    assert layout.is_segment.tolist() == [True, True, False]
+
+
+def test_layout_shape_follows_from_the_batch_size_alone():
+    """Whatever the labels, R = B rounded up to even: nothing about them is read to size it."""
+    generator = torch.Generator().manual_seed(0)
+    for batch in range(2, 40):
+        for _ in range(5):
+            labels = torch.randint(0, max(1, batch // 2), (batch,), generator=generator)
+            if bool((torch.bincount(labels) == 1).any()):
+                continue
+            layout = segment_layout(labels)
+            assert layout.rows.shape == (batch + batch % 2,)
+            assert sorted(layout.rows[:batch].tolist()) == list(range(batch))
+            assert torch.equal(layout.rows[layout.position], torch.arange(batch))
+            segments = layout.rows.view(-1, 2)[layout.is_segment]
+            assert bool((labels[segments[:, 0]] == labels[segments[:, 1]]).all())
+            assert segments.shape[0] == sum(int(c) // 2 for c in torch.bincount(labels) if c)
 
 
 def test_single_instance_class_is_named():
