@@ -286,7 +286,7 @@ def bench_mining_bound(sizes: list[int], dims: list[int], rounds: int) -> list[d
 
     CPU time, medians of interleaved rounds: ``X Xᵀ`` forward + backward (every loss pays it),
     the N-pair base loss's ``X_a X_pᵀ`` (a quarter of it), and
-    :func:`eelib.pairs.hardest_pair_matrix` (squared distances, n = 2) on a given Gram matrix,
+    :func:`eelib.pairs.mine_in_layout` (squared distances, n = 2) on a given Gram matrix in layout order,
     forward alone and forward + backward; with the ATen operators one block of the mining runs.
     """
     rows = []
@@ -295,12 +295,13 @@ def bench_mining_bound(sizes: list[int], dims: list[int], rounds: int) -> list[d
             x, labels = make_batch("triplet-hardest", batch, dim, "cpu")
             layout = pairs.segment_layout(labels)
             anchors, positives = x.detach()[0::2].requires_grad_(True), x.detach()[1::2].requires_grad_(True)
-            gram_leaf = (x.detach() @ x.detach().T).requires_grad_(True)
+            laid_out = x.detach().index_select(0, layout.rows)  # the order the losses build their matrices in
+            gram_leaf = (laid_out @ laid_out.T).requires_grad_(True)
             base = squared_distances_from_gram(gram_leaf.detach(), check_finite=False)
 
             def mine(gram=gram_leaf):
-                return pairs.hardest_pair_matrix(gram, base, layout, n_synthetic=2, normalize_synthetic=True,
-                                                  measure="squared_distance")
+                return pairs.mine_in_layout(gram, base, layout.is_segment, n_synthetic=2, normalize_synthetic=True,
+                                            measure="squared_distance")
 
             def forward_backward(fn: Callable[[], Tensor], *leaves: Tensor) -> Step:
                 def step() -> None:

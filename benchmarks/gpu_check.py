@@ -11,7 +11,9 @@ script. On a GPU it runs, and prints one table at the end:
    official layout and on a shuffled one with odd class sizes; then the compiled mining kernel
    (:func:`eelib.pairs.use_compiled_mining`, Triton on a GPU) against the eager one on the
    device, values and gradients, to 1e-12 in float64 and 1e-6 in float32 (relative to the
-   largest entry);
+   largest entry); a step of every loss, with and without EE, under CUDA's sync debug mode
+   "error" (no call may make the host wait), and the mixed-precision tests, whose CUDA float16
+   cases run only here;
 2. the loss benchmarks on the device (``bench_losses.py --device cuda --compiled``: eelib,
    eelib + EE (n = 2) eager and compiled, and PML, B ∈ {1024, 4096}, D = 512, times
    synchronised, peak memory from ``torch.cuda.max_memory_allocated``);
@@ -111,6 +113,37 @@ def compiled_equals_eager(device: str) -> str:
     return ", ".join(f"{dtype}: {error:.2g}" for dtype, error in worst.items())
 
 
+def no_synchronisation_on_device(device: str) -> str:
+    """A forward + backward step of every loss, with and without EE, under CUDA's sync debug mode "error".
+
+    :func:`torch.cuda.set_sync_debug_mode` raises on any call that makes the host wait for the
+    device (a copy back, ``.item()``, a data-dependent shape): the GPU-side counterpart of
+    tests/test_host_syncs.py's count. Each configuration runs once first, outside the mode
+    (the first call initialises cuBLAS and the caching allocator).
+    """
+    from eelib.data import random_batch
+    from eelib.losses import LOSS_MODULES
+
+    checked = []
+    for name, loss_type in LOSS_MODULES.items():
+        sizes = [2] * 32 if name == "npair" else [4, 3, 4, 2, 5] * 8
+        x, y = random_batch(sizes, 64, seed=0, dtype=torch.float32, shuffle=True)
+        x, y = x.to(device), y.to(device)
+        for n_synthetic in (0, 2):
+            loss = loss_type(n_synthetic=n_synthetic)
+            leaf = x.clone().requires_grad_(True)
+            loss(leaf, y).backward()
+            torch.cuda.synchronize()
+            torch.cuda.set_sync_debug_mode("error")
+            try:
+                loss(leaf, y).backward()
+            finally:
+                torch.cuda.set_sync_debug_mode("default")
+            checked.append(f"{name} n={n_synthetic}")
+    torch.cuda.synchronize()
+    return f"{len(checked)} steps without a synchronisation ({', '.join(checked)})"
+
+
 def outcome(done: subprocess.CompletedProcess) -> tuple[str, str]:
     """A finished step's status for the table ("ok" or its exit code) and the end of its output."""
     return "ok" if done.returncode == 0 else f"exit {done.returncode}", (done.stdout + done.stderr)[-4000:]
@@ -150,6 +183,11 @@ def main() -> int:
 
     step(f"EE and the losses on {device} equal the CPU (float64)", lambda: ("ok", exactness_on_device(device)))
     step(f"compiled mining on {device} equals the eager kernel", lambda: ("ok", compiled_equals_eager(device)))
+    if device.startswith("cuda"):
+        step(f"a loss step on {device} never waits for the device", lambda: ("ok", no_synchronisation_on_device(device)))
+        tests = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_mixed_precision.py",
+                 "tests/test_host_syncs.py"]
+        step("mixed precision (float16 autocast on CUDA) and host-sync tests", lambda: run(tests, 900))
     sizes = ["1024"] if args.quick else ["1024", "4096"]
     bench = [sys.executable, "benchmarks/bench_losses.py", "--device", device, "--sizes", *sizes, "--dims", "512",
              "--compiled", "--out", str(out / "losses")]

@@ -73,6 +73,10 @@ class PairMatrices(NamedTuple):
         Negative pairs ``y_i ≠ y_k``.
     mined : bool
         Whether ``negative`` was mined over EE's expanded sets (``n_synthetic > 0``).
+    position : Tensor of int64, shape (B,), or None
+        ``None`` when row ``i`` of every matrix is original ``i`` (batch order). Otherwise
+        the matrices are in EE's segment layout order (``batch_order=False``) and original
+        ``i`` is row ``position[i]``.
     """
 
     positive: Tensor
@@ -80,6 +84,7 @@ class PairMatrices(NamedTuple):
     same_label: Tensor
     different_label: Tensor
     mined: bool
+    position: Tensor | None = None
 
 
 def label_masks(labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -96,6 +101,7 @@ def pair_matrices(
     n_synthetic: int,
     normalize_synthetic: bool,
     measure: Measure,
+    batch_order: bool = True,
 ) -> PairMatrices:
     """Validate a batch and build its positive and (mined) negative matrices.
 
@@ -110,6 +116,11 @@ def pair_matrices(
     measure : {"squared_distance", "inner_product"}
         What the matrices hold. Mining takes the minimum of squared distances or the
         maximum of inner products.
+    batch_order : bool, default True
+        Return EE's matrices in batch order. The mining works in the segment layout's
+        order (:func:`segment_layout`); a caller whose result does not depend on the order
+        of the batch (every loss) passes ``False`` and skips putting them back, which
+        costs four gathers of B × B matrices and their backward.
 
     Returns
     -------
@@ -118,8 +129,9 @@ def pair_matrices(
     validate_batch(embeddings, labels)
     n_synthetic, normalize_synthetic = validate_expansion(embeddings, n_synthetic, normalize_synthetic)
     measure = validate_choice("measure", measure, MEASURES)
+    batch_order = validate_flag("batch_order", batch_order)
     return build_pair_matrices(embeddings, labels, n_synthetic=n_synthetic,
-                               normalize_synthetic=normalize_synthetic, measure=measure)
+                               normalize_synthetic=normalize_synthetic, measure=measure, batch_order=batch_order)
 
 
 def build_pair_matrices(
@@ -129,20 +141,35 @@ def build_pair_matrices(
     n_synthetic: int,
     normalize_synthetic: bool,
     measure: Measure,
+    batch_order: bool = True,
 ) -> PairMatrices:
     """:func:`pair_matrices` without the input checks, for a caller that has made them.
 
     A loss that must check its batch's layout before anything else (N-pair's pairs) calls
     :func:`eelib._validation.validate_batch` and :func:`validate_expansion` itself, then this.
+    With EE the embeddings are first gathered into the segment layout's order (B × D
+    values), so that the B × B matrices are built in the order the mining needs.
     """
-    gram = embeddings @ embeddings.T
-    positive = squared_distances_from_gram(gram, check_finite=False) if measure == "squared_distance" else gram
-    same_label, different_label = label_masks(labels)
+    def measured(gram: Tensor) -> Tensor:
+        return squared_distances_from_gram(gram, check_finite=False) if measure == "squared_distance" else gram
+
     if n_synthetic == 0:
-        return PairMatrices(positive, positive, same_label, different_label, mined=False)
-    negative = hardest_pair_matrix(gram, positive, segment_layout(labels), n_synthetic=n_synthetic,
-                                   normalize_synthetic=normalize_synthetic, measure=measure)
-    return PairMatrices(positive, negative, same_label, different_label, mined=True)
+        positive = measured(embeddings @ embeddings.T)
+        return PairMatrices(positive, positive, *label_masks(labels), mined=False)
+    layout = segment_layout(labels)
+    laid_out = embeddings.index_select(0, layout.rows)
+    gram = laid_out @ laid_out.T
+    positive = measured(gram)
+    negative = mine_in_layout(gram, positive, layout.is_segment, n_synthetic=n_synthetic,
+                              normalize_synthetic=normalize_synthetic, measure=measure)
+    if batch_order:
+        def back(matrix: Tensor) -> Tensor:
+            return matrix.index_select(0, layout.position).index_select(1, layout.position)
+        return PairMatrices(back(positive), back(negative), *label_masks(labels), mined=True)
+    batch = labels.shape[0]  # an odd batch's padding row is the last one
+    return PairMatrices(positive[:batch, :batch], negative[:batch, :batch],
+                        *label_masks(labels.index_select(0, layout.rows[:batch])), mined=True,
+                        position=layout.position)
 
 
 def _label_pattern(labels: Tensor) -> tuple[int, ...]:
@@ -295,9 +322,27 @@ def hardest_pair_matrix(
     Runs the eager, blocked kernel, or the compiled one after :func:`use_compiled_mining`
     (for ``n_synthetic`` up to :data:`COMPILED_MAX_SYNTHETIC`).
     """
-    distance = measure == "squared_distance"
     gram = gram.index_select(0, layout.rows).index_select(1, layout.rows)
     base = base.index_select(0, layout.rows).index_select(1, layout.rows)
+    mined = mine_in_layout(gram, base, layout.is_segment, n_synthetic=n_synthetic,
+                           normalize_synthetic=normalize_synthetic, measure=measure)
+    return mined.index_select(0, layout.position).index_select(1, layout.position)
+
+
+def mine_in_layout(
+    gram: Tensor,
+    base: Tensor,
+    is_segment: Tensor,
+    *,
+    n_synthetic: int,
+    normalize_synthetic: bool,
+    measure: Measure,
+) -> Tensor:
+    """:func:`hardest_pair_matrix` on matrices already in the segment layout's order (R × R, R even).
+
+    ``is_segment`` is :attr:`SegmentLayout.is_segment`; the result is in the same order.
+    """
+    distance = measure == "squared_distance"
     diagonal = gram.diagonal()
     weight = torch.arange(1, n_synthetic + 1, dtype=gram.dtype, device=gram.device) / (n_synthetic + 1)
     v, w, squared_norms = synthetic_coefficients(
@@ -306,13 +351,12 @@ def hardest_pair_matrix(
     # (P, n, 2): coefficients of each segment's first and second end
     coefficients = torch.stack(torch.broadcast_tensors(v, w, squared_norms)[:2], dim=-1)
     # h of the synthetic points (0 for inner products), ∞ for rows that form no segment
-    half_synthetic = torch.where(layout.is_segment[:, None], squared_norms / 2 if distance else torch.zeros_like(squared_norms),
+    half_synthetic = torch.where(is_segment[:, None], squared_norms / 2 if distance else torch.zeros_like(squared_norms),
                                  math.inf)
     half_original = diagonal / 2 if distance else None
     compiled = _compiled["enabled"] and n_synthetic <= COMPILED_MAX_SYNTHETIC
     kernel = _CompiledHardestPairs if compiled else _HardestPairs
-    mined = kernel.apply(gram, base, coefficients, half_synthetic, half_original, distance)
-    return mined.index_select(0, layout.position).index_select(1, layout.position)
+    return kernel.apply(gram, base, coefficients, half_synthetic, half_original, distance)
 
 
 class _BlockScores:

@@ -40,6 +40,23 @@ def test_a_mined_matrix_equal_to_the_plain_one_is_still_reported_as_mined() -> N
     torch.testing.assert_close(pm.negative[pm.different_label], pm.positive[pm.different_label])
 
 
+@pytest.mark.parametrize("measure", ["squared_distance", "inner_product"])
+@pytest.mark.parametrize("sizes", [[4] * 3, [3, 4, 2, 6], [5, 3, 2]])
+def test_matrices_in_layout_order_are_the_batch_order_ones_moved(sizes, measure) -> None:
+    """batch_order=False (what the losses ask for) moves rows and columns together, nothing else."""
+    x, y = random_batch(sizes, 5, seed=2, shuffle=True, scramble_labels=True)
+    settings = {"n_synthetic": 2, "normalize_synthetic": True, "measure": measure}
+    batch = pair_matrices(x, y, **settings)
+    layout = pair_matrices(x, y, **settings, batch_order=False)
+    assert batch.position is None and sorted(layout.position.tolist()) == list(range(x.shape[0]))
+    at = layout.position
+    for name in ("positive", "negative", "same_label", "different_label"):
+        moved = getattr(layout, name)[at][:, at]
+        torch.testing.assert_close(moved, getattr(batch, name), rtol=1e-12, atol=1e-12)
+    without_ee = pair_matrices(x, y, **{**settings, "n_synthetic": 0}, batch_order=False)
+    assert without_ee.position is None  # without EE nothing is reordered
+
+
 def test_losses_declare_their_batch_layout() -> None:
     assert batch_requirement(npair_loss) == BatchRequirement(samples_per_class=2)
     for name, loss in LOSSES.items():

@@ -60,7 +60,7 @@ def contrastive_loss(
         margin = check_hyperparameters(margin=margin)["margin"]
         pm = pair_matrices(
             embeddings, labels, n_synthetic=n_synthetic,
-            normalize_synthetic=normalize_synthetic, measure="squared_distance",
+            normalize_synthetic=normalize_synthetic, measure="squared_distance", batch_order=False,
         )
         batch = embeddings.shape[0]
         if batch < 2:

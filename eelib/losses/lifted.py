@@ -64,7 +64,7 @@ def lifted_structure_loss(
         margin = check_hyperparameters(margin=margin)["margin"]
         pm = pair_matrices(
             embeddings, labels, n_synthetic=n_synthetic,
-            normalize_synthetic=normalize_synthetic, measure="squared_distance",
+            normalize_synthetic=normalize_synthetic, measure="squared_distance", batch_order=False,
         )
         d_pos = euclidean_from_squared(pm.positive, check_finite=False)
         d_neg = euclidean_from_squared(pm.negative, check_finite=False) if pm.mined else d_pos

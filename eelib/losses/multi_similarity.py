@@ -101,7 +101,7 @@ def multi_similarity_loss(
         alpha, beta, base, epsilon = checked["alpha"], checked["beta"], checked["base"], checked["epsilon"]
         pm = pair_matrices(
             embeddings, labels, n_synthetic=n_synthetic,
-            normalize_synthetic=normalize_synthetic, measure="inner_product",
+            normalize_synthetic=normalize_synthetic, measure="inner_product", batch_order=False,
         )
         sim_pos, sim_neg = pm.positive, pm.negative
         keep_pos, keep_neg = ms_mining(sim_pos, sim_neg, pm.same_label, pm.different_label, epsilon)

@@ -119,8 +119,9 @@ def npair_loss(
         else:
             pm = build_pair_matrices(
                 embeddings, labels, n_synthetic=n_synthetic,
-                normalize_synthetic=normalize_synthetic, measure="inner_product",
+                normalize_synthetic=normalize_synthetic, measure="inner_product", batch_order=False,
             )
+            anchors, positives = pm.position[anchors], pm.position[positives]  # rows of the matrices
             # EE: mined off-diagonal logits, original diagonal
             eye = torch.eye(anchors.shape[0], dtype=torch.bool, device=embeddings.device)
             logits = torch.where(eye, pm.positive.index_select(0, anchors).index_select(1, positives),

@@ -71,7 +71,7 @@ def triplet_loss(
         margin, mining, squared = checked["margin"], checked["mining"], checked["squared"]
         pm = pair_matrices(
             embeddings, labels, n_synthetic=n_synthetic,
-            normalize_synthetic=normalize_synthetic, measure="squared_distance",
+            normalize_synthetic=normalize_synthetic, measure="squared_distance", batch_order=False,
         )
         if squared:
             d_pos, d_neg = pm.positive, pm.negative
