@@ -108,12 +108,14 @@ def _triplet_sums(pm: PairMatrices, d_pos: Tensor, d_neg: Tensor, margin: float,
         if semihard:  # d(a,p) < d(a,n) <= below: under `below` and not under d(a,p)
             positive_bits = _bits(anchor_positive)
             below = torch.maximum(below, positive_bits)
-            start = _ranks(pm, negative_keys, positive_bits)
-            coefficients = _ranks(pm, negative_keys, below) - start
-            end = _ranks(pm, negative_keys, _largest_passing(anchor_positive, margin, strict=False, start=below))
+            start, order = _ranks(pm, negative_keys, positive_bits)
+            under, order = _ranks(pm, negative_keys, below, presorted=order)
+            end, _ = _ranks(pm, negative_keys, _largest_passing(anchor_positive, margin, strict=False, start=below),
+                            presorted=order)
+            coefficients = under - start
             counted = (end - start).clamp_min(0).sum()  # d(a,n) − d(a,p) <= m, on positive pairs
         else:
-            coefficients = _ranks(pm, negative_keys, below)
+            coefficients, _ = _ranks(pm, negative_keys, below)
             counted = (pm.same_label.sum(1) * pm.different_label.sum(1)).sum()
         coefficients = coefficients.to(d_pos.dtype)
         on_positives = coefficients.clamp_min(0)  # k_p on positive pairs, 0 elsewhere
@@ -144,7 +146,8 @@ def _sort_keys(bits: Tensor, *, bound: bool) -> Tensor:
     return (bits - _HALF_INFINITY[bits.dtype]) * 2 + int(bound)
 
 
-def _ranks(pm: PairMatrices, negative_keys: Tensor, bound: Tensor) -> Tensor:
+def _ranks(pm: PairMatrices, negative_keys: Tensor, bound: Tensor,
+           presorted: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Per anchor, how the positives' bounds and the negatives' distances interleave.
 
     Parameters
@@ -155,22 +158,31 @@ def _ranks(pm: PairMatrices, negative_keys: Tensor, bound: Tensor) -> Tensor:
         :func:`_sort_keys` of the negative distances' bits.
     bound : Tensor, shape (B, B)
         Bits (:func:`_bits`) of every positive pair's bound; -1 for a bound below every distance.
+    presorted : Tensor of int64, shape (B, B), optional
+        The order of an earlier call with other bounds: only the positives move, so the rows
+        are sorted from it, nearly in order already, which is several times faster.
 
     Returns
     -------
-    Tensor of int32, shape (B, B)
+    ranks : Tensor of int32, shape (B, B)
         At a positive pair (a, p), ``k_p``: the number of negatives n of a with
         ``d(a,n) <= bound(a,p)``. At a negative pair (a, n), ``−w_n``: minus the number of
         positives p of a with ``bound(a,p) >= d(a,n)``. Zero on the diagonal (the anchor sorts last).
+    order : Tensor of int64, shape (B, B)
+        Per row, the columns in the order sorted.
     """
     keys = torch.where(pm.same_label, _sort_keys(bound, bound=True), negative_keys)
     keys.diagonal().fill_(torch.iinfo(keys.dtype).max - 1)  # even: not a bound; after every other key
-    ordered, order = keys.sort(dim=1)
+    if presorted is None:
+        ordered, order = keys.sort(dim=1)
+    else:
+        ordered, within = keys.gather(1, presorted).sort(dim=1, stable=True)
+        order = presorted.gather(1, within)
     is_bound = (ordered & 1).bool()
     bounds_so_far = is_bound.cumsum(1, dtype=torch.int32)
     position = torch.arange(1, keys.shape[1] + 1, dtype=torch.int32, device=keys.device)
     ranked = torch.where(is_bound, position - bounds_so_far, bounds_so_far - bounds_so_far[:, -1:])
-    return torch.empty_like(ranked).scatter_(1, order, ranked)
+    return torch.empty_like(ranked).scatter_(1, order, ranked), order
 
 
 #: Steps of one unit in the last place that :func:`_largest_passing` may take each way: the
