@@ -103,19 +103,19 @@ def _triplet_sums(pm: PairMatrices, d_pos: Tensor, d_neg: Tensor, margin: float,
     """
     with torch.no_grad():
         anchor_positive = d_pos.detach()
-        negative_keys = _sort_keys(_bits(d_neg.detach()), bound=False)
         below = _largest_passing(anchor_positive, margin, strict=True)  # d(a,n) − d(a,p) < m
         if semihard:  # d(a,p) < d(a,n) <= below: under `below` and not under d(a,p)
             positive_bits = _bits(anchor_positive)
             below = torch.maximum(below, positive_bits)
+            end_bound = _largest_passing(anchor_positive, margin, strict=False, start=below)
+            negative_keys = _negative_keys(pm, d_neg.detach(), positive_bits, end_bound)
             start, order = _ranks(pm, negative_keys, positive_bits)
             under, order = _ranks(pm, negative_keys, below, presorted=order)
-            end, _ = _ranks(pm, negative_keys, _largest_passing(anchor_positive, margin, strict=False, start=below),
-                            presorted=order)
+            end, _ = _ranks(pm, negative_keys, end_bound, presorted=order)
             coefficients = under - start
             counted = (end - start).clamp_min(0).sum()  # d(a,n) − d(a,p) <= m, on positive pairs
         else:
-            coefficients, _ = _ranks(pm, negative_keys, below)
+            coefficients, _ = _ranks(pm, _negative_keys(pm, d_neg.detach(), below, below), below)
             counted = (pm.same_label.sum(1) * pm.different_label.sum(1)).sum()
         coefficients = coefficients.to(d_pos.dtype)
         on_positives = coefficients.clamp_min(0)  # k_p on positive pairs, 0 elsewhere
@@ -128,8 +128,9 @@ def _triplet_sums(pm: PairMatrices, d_pos: Tensor, d_neg: Tensor, margin: float,
 
 #: For the float dtypes the losses compute in, the integer type of their bits.
 _BITS = {torch.float32: torch.int32, torch.float64: torch.int64}
-#: Per integer type, half the bits of infinity.
-_HALF_INFINITY = {torch.int32: 0x7F800000 // 2, torch.int64: 0x7FF0000000000000 // 2}
+#: Per integer type, the bits of infinity, and half of them.
+_INFINITY_BITS = {torch.int32: 0x7F800000, torch.int64: 0x7FF0000000000000}
+_HALF_INFINITY = {integer: bits // 2 for integer, bits in _INFINITY_BITS.items()}
 
 
 def _bits(distances: Tensor) -> Tensor:
@@ -146,6 +147,20 @@ def _sort_keys(bits: Tensor, *, bound: bool) -> Tensor:
     return (bits - _HALF_INFINITY[bits.dtype]) * 2 + int(bound)
 
 
+def _negative_keys(pm: PairMatrices, negative: Tensor, lowest: Tensor, highest: Tensor) -> Tensor:
+    """:func:`_sort_keys` of the negative distances, those outside the row's range of bounds collapsed.
+
+    A negative below every bound of its anchor (``lowest`` on the positive pairs) counts for
+    all of them and one above every bound (``highest``) for none, whatever its value: such
+    negatives get the key of the lowest bound's value, or the one after the highest bound, and
+    the rows, full of equal keys, sort faster.
+    """
+    low = torch.where(pm.same_label, lowest, _INFINITY_BITS[lowest.dtype]).amin(1, keepdim=True)
+    high = torch.where(pm.same_label, highest, -1).amax(1, keepdim=True)  # -1: a row without positives
+    keys = _sort_keys(_bits(negative), bound=False)
+    return keys.clamp_(_sort_keys(low, bound=False), _sort_keys(high, bound=False) + 2)
+
+
 def _ranks(pm: PairMatrices, negative_keys: Tensor, bound: Tensor,
            presorted: Tensor | None = None) -> tuple[Tensor, Tensor]:
     """Per anchor, how the positives' bounds and the negatives' distances interleave.
@@ -155,7 +170,7 @@ def _ranks(pm: PairMatrices, negative_keys: Tensor, bound: Tensor,
     pm : PairMatrices
         For the pair masks.
     negative_keys : Tensor, shape (B, B)
-        :func:`_sort_keys` of the negative distances' bits.
+        :func:`_negative_keys`, for a range that holds ``bound``.
     bound : Tensor, shape (B, B)
         Bits (:func:`_bits`) of every positive pair's bound; -1 for a bound below every distance.
     presorted : Tensor of int64, shape (B, B), optional
