@@ -108,14 +108,15 @@ def _triplet_sums(pm: PairMatrices, d_pos: Tensor, d_neg: Tensor, margin: float,
             positive_bits = _bits(anchor_positive)
             below = torch.maximum(below, positive_bits)
             end_bound = _largest_passing(anchor_positive, margin, strict=False, start=below)
-            negative_keys = _negative_keys(pm, d_neg.detach(), positive_bits, end_bound)
-            start, order = _ranks(pm, negative_keys, positive_bits)
-            under, order = _ranks(pm, negative_keys, below, presorted=order)
+            negative_bits = _bits(d_neg.detach())
+            start, _ = _ranks(pm, _negative_keys(pm, negative_bits, positive_bits, positive_bits), positive_bits)
+            negative_keys = _negative_keys(pm, negative_bits, below, end_bound)
+            under, order = _ranks(pm, negative_keys, below)
             end, _ = _ranks(pm, negative_keys, end_bound, presorted=order)
             coefficients = under - start
             counted = (end - start).clamp_min(0).sum()  # d(a,n) − d(a,p) <= m, on positive pairs
         else:
-            coefficients, _ = _ranks(pm, _negative_keys(pm, d_neg.detach(), below, below), below)
+            coefficients, _ = _ranks(pm, _negative_keys(pm, _bits(d_neg.detach()), below, below), below)
             counted = (pm.same_label.sum(1) * pm.different_label.sum(1)).sum()
         coefficients = coefficients.to(d_pos.dtype)
         on_positives = coefficients.clamp_min(0)  # k_p on positive pairs, 0 elsewhere
@@ -147,8 +148,8 @@ def _sort_keys(bits: Tensor, *, bound: bool) -> Tensor:
     return (bits - _HALF_INFINITY[bits.dtype]) * 2 + int(bound)
 
 
-def _negative_keys(pm: PairMatrices, negative: Tensor, lowest: Tensor, highest: Tensor) -> Tensor:
-    """:func:`_sort_keys` of the negative distances, those outside the row's range of bounds collapsed.
+def _negative_keys(pm: PairMatrices, negative_bits: Tensor, lowest: Tensor, highest: Tensor) -> Tensor:
+    """:func:`_sort_keys` of the negative distances' bits, those outside the row's range of bounds collapsed.
 
     A negative below every bound of its anchor (``lowest`` on the positive pairs) counts for
     all of them and one above every bound (``highest``) for none, whatever its value: such
@@ -157,7 +158,7 @@ def _negative_keys(pm: PairMatrices, negative: Tensor, lowest: Tensor, highest: 
     """
     low = torch.where(pm.same_label, lowest, _INFINITY_BITS[lowest.dtype]).amin(1, keepdim=True)
     high = torch.where(pm.same_label, highest, -1).amax(1, keepdim=True)  # -1: a row without positives
-    keys = _sort_keys(_bits(negative), bound=False)
+    keys = _sort_keys(negative_bits, bound=False)
     return keys.clamp_(_sort_keys(low, bound=False), _sort_keys(high, bound=False) + 2)
 
 
