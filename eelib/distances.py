@@ -71,7 +71,8 @@ def squared_distances_from_gram(gram: Tensor, *, check_finite: bool = True) -> T
         raise ValueError(f"gram must be a square matrix (N, N), got shape {tuple(gram.shape)}")
     _require_finite("gram", gram, check_finite)
     norms = gram.diagonal()
-    return (norms[:, None] + norms[None, :] - 2.0 * gram).clamp_min(0.0)
+    # One new N × N matrix, the rest in place: on the CPU every new large matrix costs its pages.
+    return torch.add(norms[:, None], norms[None, :]).sub_(gram, alpha=2.0).clamp_min_(0.0)
 
 
 def euclidean_from_squared(squared: Tensor, *, check_finite: bool = True) -> Tensor:

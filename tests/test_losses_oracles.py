@@ -382,13 +382,16 @@ def test_triplets_exactly_at_the_margin_or_at_zero_gap_count_as_the_loops_count_
 def test_the_triplet_boundary_is_the_exact_largest_distance_that_passes(dtype, strict):
     """Over distances and margins spanning many magnitudes, the boundary passes the hinge's own
     comparison and its successor fails: the count of negatives below it is exact."""
-    from eelib.losses.triplet import _largest_passing
+    from eelib.losses.triplet import _bits, _largest_passing
 
     gen = torch.Generator().manual_seed(0)
     d_pos = (10.0 ** torch.empty(4096, dtype=torch.float64).uniform_(-6, 6, generator=gen)).to(dtype)
     for margin in (0.0, 1e-5, 0.2, 1.0, 3.7, 1e4):
-        largest = _largest_passing(d_pos, margin, strict=strict)
+        largest = _largest_passing(d_pos, margin, strict=strict).view(dtype)  # it returns the bits
         successor = torch.nextafter(largest, torch.full_like(largest, math.inf))
         passes = largest - d_pos < margin if strict else largest - d_pos <= margin
         fails = successor - d_pos >= margin if strict else successor - d_pos > margin
         assert bool(passes.all()) and bool(fails.all())
+        if not strict:  # the semi-hard band's upper bound, found upwards from the strict one and d(a,p)
+            start = torch.maximum(_largest_passing(d_pos, margin, strict=True), _bits(d_pos))
+            assert torch.equal(_largest_passing(d_pos, margin, strict=False, start=start).view(dtype), largest)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+from torch.autograd.function import once_differentiable
 
-from eelib.distances import euclidean_from_squared
+from eelib.distances import euclidean_from_squared, sqrt_clip
 from eelib.losses._common import PairLoss, check_hyperparameters, full_precision, zero_loss
 from eelib.pairs import pair_matrices
 
@@ -65,11 +66,40 @@ def contrastive_loss(
         batch = embeddings.shape[0]
         if batch < 2:
             return zero_loss(embeddings)
-        upper = torch.ones(batch, batch, dtype=torch.bool, device=embeddings.device).triu(1)
-        pull = torch.where(pm.same_label & upper, pm.positive, 0.0)
-        push = torch.where(pm.different_label & upper,
-                           torch.relu(margin - euclidean_from_squared(pm.negative, check_finite=False)) ** 2, 0.0)
-        return 0.5 * (pull.sum() + push.sum()) / (batch * (batch - 1) // 2)
+        # The matrices are symmetric, so every unordered pair is summed twice over i ≠ j: no
+        # triangle mask to build.
+        total = _PairSums.apply(pm.positive, pm.negative, pm.same_label, pm.different_label, margin)
+        return 0.25 * total / (batch * (batch - 1) // 2)
+
+
+class _PairSums(torch.autograd.Function):
+    r"""``Σ_{same} D² + Σ_{different} [m − D]_+²`` from the squared distances, and its gradient.
+
+    What ``where``, ``relu`` and ``** 2`` compute, with fewer new B × B matrices (each costs its
+    pages on the CPU): the backward pass is one coefficient per pair, 1 on positive pairs and
+    ``−[m − D]_+ / D`` on negative ones, zero where the squared distance is below the square
+    root's clip (:func:`eelib.distances.euclidean_from_squared`), as the clamp's own gradient is.
+    """
+
+    @staticmethod
+    def forward(ctx, positive: Tensor, negative: Tensor, same_label: Tensor, different_label: Tensor,
+                margin: float) -> Tensor:
+        distance = euclidean_from_squared(negative, check_finite=False)
+        short = torch.where(different_label, (margin - distance).clamp_min_(0.0), 0.0)
+        ctx.save_for_backward(short, distance, negative, same_label)
+        return torch.where(same_label, positive, 0.0).sum() + (short * short).sum()
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad: Tensor) -> tuple[Tensor | None, ...]:
+        short, distance, negative, same_label = ctx.saved_tensors
+        grad_positive = grad_negative = None
+        if ctx.needs_input_grad[0]:
+            grad_positive = torch.where(same_label, grad, 0.0)
+        if ctx.needs_input_grad[1]:
+            slope = torch.div(short, distance).mul_(-grad)
+            grad_negative = slope.masked_fill_(negative < sqrt_clip(negative.dtype), 0.0)
+        return grad_positive, grad_negative, None, None, None
 
 
 class ContrastiveLoss(PairLoss):
